@@ -1,0 +1,46 @@
+# ShareFerry developer entry points. `make demo` and `make test` install what they need themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
+
+.PHONY: demo test lint typecheck layers unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## demo: start the Files emulator, upload a sample tree with the Azure SDK, list it with MD5s
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## test: lint, type-check, layer rules, then the whole pytest suite (emulator, Azurite, AzCopy)
+test: $(STAMP) $(NODE_STAMP) lint typecheck layers unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests bench scripts
+	$(BIN)/ruff format --check operator tests bench scripts
+
+typecheck: $(STAMP)
+	MYPYPATH=operator $(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP) $(NODE_STAMP)
+	$(BIN)/pytest
+
+## bench: emulator ingest rate beside Azurite's (see bench/README.md)
+bench: $(STAMP) $(NODE_STAMP)
+	$(PY) bench/emulator_ingest.py
+
+clean:
+	rm -rf $(VENV) node_modules .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Allow ``python -m shareferry``."""
+
+from shareferry.cli.main import main
+
+raise SystemExit(main())

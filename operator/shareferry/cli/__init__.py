@@ -1,0 +1,1 @@
+"""The ``shareferry`` command line: one module per subcommand, dispatched by :mod:`main`."""

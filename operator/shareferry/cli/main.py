@@ -1,0 +1,31 @@
+"""``shareferry`` entry point: builds the argument parser from the subcommand modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from shareferry import __version__
+from shareferry.cli import emulator_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shareferry",
+        description="Move data in and out of Azure Files and Blob, the way AzCopy does, from Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"shareferry {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    emulator_cmd.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    result: int = args.run(args)
+    return result

@@ -1,0 +1,73 @@
+"""Account-level operations: list shares, get/set service properties."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from shareferry.emulator.context import Ctx, metadata_xml, reply, xml_reply
+from shareferry.emulator.errors import invalid_query
+from shareferry.emulator.wire import ticks_to_rfc1123, xml_text
+
+_DEFAULT_SERVICE_PROPERTIES = (
+    "<StorageServiceProperties>"
+    "<HourMetrics><Version>1.0</Version><Enabled>false</Enabled>"
+    "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></HourMetrics>"
+    "<MinuteMetrics><Version>1.0</Version><Enabled>false</Enabled>"
+    "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></MinuteMetrics>"
+    "<Cors /></StorageServiceProperties>"
+)
+
+
+async def list_shares(ctx: Ctx) -> web.StreamResponse:
+    prefix = ctx.query.get("prefix", "")
+    marker = ctx.query.get("marker", "")
+    include = {part.strip().lower() for part in ctx.query.get("include", "").split(",") if part}
+    try:
+        limit = int(ctx.query.get("maxresults", "5000"))
+    except ValueError as exc:
+        raise invalid_query("maxresults", ctx.query.get("maxresults")) from exc
+    if not 1 <= limit <= 5000:
+        raise invalid_query("maxresults", str(limit), "must be 1 to 5000")
+    shares = [
+        s
+        for s in ctx.store.list_shares(ctx.account, include_snapshots="snapshots" in include)
+        if s.name.startswith(prefix)
+    ]
+    keys = [f"{s.name}\x00{s.snapshot or '~'}" for s in shares]  # snapshots sort before their share
+    start = 0
+    if marker:
+        start = next((i for i, k in enumerate(keys) if k >= marker), len(keys))
+    page = shares[start : start + limit]
+    next_marker = keys[start + limit] if start + limit < len(keys) else ""
+    items = []
+    for share in page:
+        snapshot = f"<Snapshot>{share.snapshot}</Snapshot>" if share.snapshot else ""
+        metadata = f"<Metadata>{metadata_xml(share.metadata)}</Metadata>" if "metadata" in include else ""
+        items.append(
+            f"<Share><Name>{xml_text(share.name)}</Name>{snapshot}<Properties>"
+            f"<Last-Modified>{ticks_to_rfc1123(share.last_modified)}</Last-Modified>"
+            f"<Etag>{xml_text(share.etag)}</Etag><Quota>{share.quota_gib}</Quota>"
+            f"<AccessTier>{share.access_tier}</AccessTier>"
+            f"<AccessTierChangeTime>{ticks_to_rfc1123(share.access_tier_changed)}</AccessTierChangeTime>"
+            f"<EnabledProtocols>SMB</EnabledProtocols>"
+            f"</Properties>{metadata}</Share>"
+        )
+    document = (
+        f'<EnumerationResults ServiceEndpoint="{xml_text(ctx.endpoint())}/">'
+        f"<Prefix>{xml_text(prefix)}</Prefix><Marker>{xml_text(marker)}</Marker>"
+        f"<MaxResults>{limit}</MaxResults><Shares>{''.join(items)}</Shares>"
+        f"<NextMarker>{xml_text(next_marker)}</NextMarker></EnumerationResults>"
+    )
+    return xml_reply(document)
+
+
+async def get_service_properties(ctx: Ctx) -> web.StreamResponse:
+    return xml_reply(ctx.store.account(ctx.account).service_properties or _DEFAULT_SERVICE_PROPERTIES)
+
+
+async def set_service_properties(ctx: Ctx) -> web.StreamResponse:
+    body = (await ctx.request.read()).decode("utf-8", errors="replace")
+    start = body.find("<StorageServiceProperties")
+    if start >= 0:
+        ctx.store.account(ctx.account).service_properties = body[start:]
+    return reply(202)

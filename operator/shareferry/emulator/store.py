@@ -1,0 +1,499 @@
+"""The emulator's namespace: accounts → shares (+ snapshots) → directory trees, and persistence.
+
+Handlers call these methods with already-parsed arguments; every method is synchronous, so one
+request's change is applied whole before another request runs. Methods raise
+:class:`StorageError` with the codes Azure uses. Changes are recorded and written to the data
+directory by :meth:`Store.commit`, which the app calls after every request that wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from shareferry.emulator.content import ContentFactory
+from shareferry.emulator.errors import StorageError, bad_request, conflict, not_found
+from shareferry.emulator.model import (
+    CopyState,
+    Directory,
+    File,
+    Node,
+    Share,
+    SignedIdentifier,
+    Smb,
+    bump_file_ids,
+    next_file_id,
+)
+from shareferry.emulator.persist import NoPersistence, ShareKey
+from shareferry.emulator.wire import now_ticks, ticks_to_iso
+
+DEFAULT_SDDL = "O:BAG:SYD:(A;OICI;FA;;;BA)(A;OICI;FA;;;SY)(A;OICI;0x1301bf;;;AU)(A;OICI;0x1200a9;;;BU)"
+_SHARE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+_BAD_CHARS = set('"\\/:|<>*?') | {chr(c) for c in range(0x20)}
+MAX_FILE_SIZE = 4 * 1024**4  # 4 TiB, Azure's limit for a file
+
+
+def permission_key_for(sddl: str) -> str:
+    """A stable key for a permission, in Azure's ``<digits>*<digits>`` shape."""
+    digest = hashlib.sha256(sddl.encode()).digest()
+    return f"{int.from_bytes(digest[:8], 'big')}*{int.from_bytes(digest[8:16], 'big')}"
+
+
+def validate_share_name(name: str) -> None:
+    if not _SHARE_NAME.match(name):
+        raise bad_request(
+            "InvalidResourceName",
+            "Share names are 3-63 lower-case letters, digits and single hyphens, "
+            "starting and ending with a letter or digit.",
+        )
+
+
+def normalize_path(path: str, *, allow_trailing_dot: bool) -> str:
+    """Check each segment of a path and trim trailing dots as Azure does (unless allowed)."""
+    out: list[str] = []
+    for segment in path.split("/"):
+        if segment == "":
+            continue
+        if not allow_trailing_dot:
+            segment = segment.rstrip(".")
+        if segment in ("", ".", "..") or len(segment) > 255 or _BAD_CHARS & set(segment):
+            raise bad_request(
+                "InvalidResourceName",
+                f"The specifed resource name contains invalid characters: {segment!r}.",
+            )
+        out.append(segment)
+    return "/".join(out)
+
+
+@dataclass
+class AccountState:
+    shares: dict[str, Share] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, Share]] = field(default_factory=dict)
+    service_properties: str | None = None
+
+
+class Store:
+    """All accounts' shares, with change tracking for persistence."""
+
+    def __init__(
+        self, accounts: list[str], content: ContentFactory, persistence: NoPersistence | None = None
+    ) -> None:
+        self.content = content
+        self.persistence = persistence or NoPersistence()
+        self.accounts: dict[str, AccountState] = {name: AccountState() for name in accounts}
+        self._load()
+
+    # ---- shares -------------------------------------------------------------------------
+
+    def account(self, name: str) -> AccountState:
+        state = self.accounts.get(name)
+        if state is None:
+            raise StorageError(403, "AuthenticationFailed", f"Unknown account {name!r}.")
+        return state
+
+    def share(self, account: str, name: str, snapshot: str | None = None) -> Share:
+        state = self.account(account)
+        share = state.shares.get(name.lower())
+        if snapshot:
+            snaps = state.snapshots.get(name.lower(), {})
+            snap = snaps.get(snapshot)
+            if snap is None:
+                if share is None:
+                    raise not_found("ShareNotFound", "The specified share does not exist.")
+                raise not_found("ShareSnapshotNotFound", "The specified share snapshot does not exist.")
+            return snap
+        if share is None:
+            raise not_found("ShareNotFound", "The specified share does not exist.")
+        return share
+
+    def create_share(
+        self, account: str, name: str, *, quota_gib: int, metadata: dict[str, str], access_tier: str | None
+    ) -> Share:
+        validate_share_name(name)
+        state = self.account(account)
+        if name in state.shares:
+            raise conflict("ShareAlreadyExists", "The specified share already exists.")
+        share = Share(name=name, root=self._new_root(), quota_gib=quota_gib, metadata=metadata)
+        if access_tier:
+            share.access_tier = access_tier
+        key = permission_key_for(DEFAULT_SDDL)
+        share.permissions[key] = DEFAULT_SDDL
+        share.root.smb.permission_key = key
+        state.shares[name] = share
+        self.save_share(account, share)
+        self.save_node(account, share, "", share.root)
+        return share
+
+    def _new_root(self) -> Directory:
+        now = now_ticks()
+        return Directory(
+            name="",
+            file_id=0,
+            parent_id=0,
+            smb=Smb(("Directory",), now, now, now, permission_key_for(DEFAULT_SDDL)),
+        )
+
+    def delete_share(self, account: str, name: str, snapshot: str | None, *, include_snapshots: bool) -> None:
+        state = self.account(account)
+        share = self.share(account, name, snapshot)
+        if share.lease_id and not snapshot:
+            raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the share.")
+        if snapshot:
+            del state.snapshots[name][snapshot]
+            self._drop_share(account, share)
+            return
+        snaps = state.snapshots.get(name, {})
+        if snaps and not include_snapshots:
+            raise conflict(
+                "ShareHasSnapshots", "The share has snapshots and the operation requires no snapshots."
+            )
+        for snap in list(snaps.values()):
+            self._drop_share(account, snap)
+        state.snapshots.pop(name, None)
+        del state.shares[name]
+        self._drop_share(account, share)
+
+    def _drop_share(self, account: str, share: Share) -> None:
+        for _path, node in walk(share.root):
+            if isinstance(node, File) and node.content is not None:
+                node.content.discard()
+        self.persistence.delete_share(_key(account, share))
+
+    def snapshot_share(self, account: str, name: str, metadata: dict[str, str] | None) -> Share:
+        state = self.account(account)
+        live = self.share(account, name)
+        stamp = ticks_to_iso(now_ticks())
+        snaps = state.snapshots.setdefault(name, {})
+        while stamp in snaps:  # two snapshots in the same 100 ns: keep them distinct
+            stamp = ticks_to_iso(now_ticks() + 1)
+        snap = Share(
+            name=live.name,
+            root=_clone_tree(live.root),
+            quota_gib=live.quota_gib,
+            metadata=dict(live.metadata if metadata is None else metadata),
+            access_tier=live.access_tier,
+            snapshot=stamp,
+            permissions=dict(live.permissions),
+            identifiers=list(live.identifiers),
+        )
+        snaps[stamp] = snap
+        self.save_share(account, snap)
+        for path, node in walk(snap.root):
+            self.save_node(account, snap, path, node)
+        return snap
+
+    def list_shares(self, account: str, *, include_snapshots: bool) -> list[Share]:
+        """Shares sorted by name, each followed by its snapshots (oldest first) when asked."""
+        state = self.account(account)
+        out: list[Share] = []
+        for name in sorted(state.shares.keys() | state.snapshots.keys()):
+            if include_snapshots:
+                out.extend(state.snapshots.get(name, {})[s] for s in sorted(state.snapshots.get(name, {})))
+            if name in state.shares:
+                out.append(state.shares[name])
+        return out
+
+    # ---- permissions ----------------------------------------------------------------------
+
+    def create_permission(self, account: str, share: Share, permission: str) -> str:
+        key = permission_key_for(permission)
+        if share.permissions.get(key) != permission:
+            share.permissions[key] = permission
+            self.save_share(account, share)
+        return key
+
+    def get_permission(self, share: Share, key: str) -> str:
+        permission = share.permissions.get(key)
+        if permission is None:
+            raise StorageError(
+                400, "FileInvalidPermissionKey", f"The permission key {key!r} is not valid for this share."
+            )
+        return permission
+
+    # ---- tree -----------------------------------------------------------------------------
+
+    def lookup(self, share: Share, path: str) -> Node:
+        """The node at ``path``; ResourceNotFound, or ParentNotFound when a parent is missing."""
+        node: Node = share.root
+        parts = [p for p in path.split("/") if p]
+        for index, part in enumerate(parts):
+            if not isinstance(node, Directory):
+                raise not_found("ParentNotFound", "The specified parent path does not exist.")
+            child = node.get(part)
+            if child is None:
+                if index < len(parts) - 1:
+                    raise not_found("ParentNotFound", "The specified parent path does not exist.")
+                raise not_found("ResourceNotFound", "The specified resource does not exist.")
+            node = child
+        return node
+
+    def directory(self, share: Share, path: str) -> Directory:
+        node = self.lookup(share, path)
+        if not isinstance(node, Directory):
+            raise conflict(
+                "ResourceTypeMismatch", "The specified resource type does not match: it is a file."
+            )
+        return node
+
+    def file(self, share: Share, path: str) -> File:
+        node = self.lookup(share, path)
+        if not isinstance(node, File):
+            raise conflict(
+                "ResourceTypeMismatch", "The specified resource type does not match: it is a directory."
+            )
+        return node
+
+    def parent_of(self, share: Share, path: str) -> tuple[Directory, str]:
+        parent_path, _, name = path.rpartition("/")
+        try:
+            parent = self.lookup(share, parent_path)
+        except StorageError as exc:
+            raise not_found("ParentNotFound", "The specified parent path does not exist.") from exc
+        if not isinstance(parent, Directory):
+            raise not_found("ParentNotFound", "The specified parent path does not exist.")
+        return parent, name
+
+    def add_node(self, account: str, share: Share, path: str, node: Node, *, replace_file: bool) -> None:
+        """Insert a new directory or file (``replace_file``: a file may replace a file)."""
+        parent, _name = self.parent_of(share, path)
+        existing = parent.get(node.name)
+        if existing is not None:
+            if isinstance(existing, Directory) or isinstance(node, Directory) or not replace_file:
+                if isinstance(existing, Directory) and isinstance(node, Directory):
+                    raise conflict("ResourceAlreadyExists", "The specified resource already exists.")
+                raise conflict("ResourceTypeMismatch", "A resource of another type exists with that name.")
+            if isinstance(existing, File):
+                if existing.lease_id:
+                    raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the file.")
+                node.name = existing.name  # case-preserving: the first spelling stays
+                if existing.content is not None:
+                    existing.content.discard()
+        node.parent_id = parent.file_id
+        parent.put(node)
+        self.save_node(account, share, path, node)
+
+    def remove_node(self, account: str, share: Share, path: str) -> Node:
+        parent, name = self.parent_of(share, path)
+        node = parent.get(name)
+        if node is None:
+            raise not_found("ResourceNotFound", "The specified resource does not exist.")
+        if isinstance(node, Directory) and node.children:
+            raise conflict("DirectoryNotEmpty", "The specified directory is not empty.")
+        if isinstance(node, File):
+            if node.lease_id:
+                raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the file.")
+            if node.content is not None:
+                node.content.discard()
+        parent.remove(name)
+        self.persistence.delete_node(_key(account, share), path)
+        return node
+
+    def move_node(self, account: str, share: Share, source: str, destination: str, *, replace: bool) -> Node:
+        """Rename a directory or file within one share."""
+        node = self.lookup(share, source)
+        if node is share.root:
+            raise bad_request("InvalidResourceName", "The root directory cannot be renamed.")
+        if isinstance(node, Directory) and (destination + "/").casefold().startswith(
+            (source + "/").casefold()
+        ):
+            raise bad_request("InvalidResourceName", "A directory cannot be moved inside itself.")
+        new_parent, new_name = self.parent_of(share, destination)
+        existing = new_parent.get(new_name)
+        if existing is not None and existing is not node:
+            if not replace or isinstance(existing, Directory):
+                raise conflict("ResourceAlreadyExists", "The destination already exists.")
+            self.remove_node(account, share, destination)
+        old_paths = [source + ("/" + p if p else "") for p, _ in walk(node)]
+        old_parent, old_name = self.parent_of(share, source)
+        old_parent.remove(old_name)
+        node.name = new_name
+        node.parent_id = new_parent.file_id
+        new_parent.put(node)
+        for old in old_paths:
+            self.persistence.delete_node(_key(account, share), old)
+        for sub, child in walk(node):
+            self.save_node(account, share, destination + ("/" + sub if sub else ""), child)
+        return node
+
+    def new_smb(self, attributes: tuple[str, ...], permission_key: str) -> Smb:
+        now = now_ticks()
+        return Smb(attributes, now, now, now, permission_key)
+
+    def new_id(self) -> int:
+        return next_file_id()
+
+    # ---- persistence ------------------------------------------------------------------------
+
+    def save_share(self, account: str, share: Share) -> None:
+        self.persistence.save_share(_key(account, share), _share_json(share))
+
+    def save_node(self, account: str, share: Share, path: str, node: Node) -> None:
+        self.persistence.save_node(_key(account, share), path, _node_json(node))
+
+    def commit(self) -> None:
+        self.persistence.commit()
+
+    def _load(self) -> None:
+        highest = 0
+        for (account, name, snapshot), data in self.persistence.load_shares():
+            state = self.accounts.get(account)
+            if state is None:
+                continue  # an account no longer configured: keep its rows, serve nothing
+            share = _share_from_json(data)
+            nodes: dict[str, Node] = {}
+            for path, node_data in self.persistence.load_nodes((account, name, snapshot)):
+                node = self._node_from_json(node_data)
+                highest = max(highest, node.file_id)
+                if path == "":
+                    assert isinstance(node, Directory)
+                    share.root = node
+                else:
+                    nodes[path] = node
+            for path in sorted(nodes, key=lambda p: p.count("/")):
+                parent_path = path.rpartition("/")[0]
+                parent = share.root if not parent_path else nodes.get(parent_path)
+                if isinstance(parent, Directory):
+                    parent.put(nodes[path])
+            if snapshot:
+                share.snapshot = snapshot
+                state.snapshots.setdefault(name, {})[snapshot] = share
+            else:
+                state.shares[name] = share
+        bump_file_ids(highest)
+
+    def _node_from_json(self, data: dict[str, Any]) -> Node:
+        smb = Smb.from_json(data["smb"])
+        common: dict[str, Any] = {
+            "name": data["name"],
+            "file_id": data["file_id"],
+            "parent_id": data["parent_id"],
+            "smb": smb,
+            "metadata": data["metadata"],
+            "etag": data["etag"],
+            "last_modified": data["last_modified"],
+        }
+        if data["kind"] == "directory":
+            return Directory(**common)
+        copy = data.get("copy")
+        return File(
+            **common,
+            content=self.content.reopen(
+                data.get("location"),
+                data["size"],
+                [tuple(r) for r in data["ranges"]],
+            ),
+            content_type=data["content_type"],
+            content_encoding=data["content_encoding"],
+            content_language=data["content_language"],
+            cache_control=data["cache_control"],
+            content_disposition=data["content_disposition"],
+            content_md5=data["content_md5"],
+            copy=CopyState(**copy) if copy else None,
+        )
+
+
+def walk(root: Node) -> Iterator[tuple[str, Node]]:
+    """Every node below ``root`` (itself first, as ``""``) with its path relative to it."""
+    stack: list[tuple[str, Node]] = [("", root)]
+    while stack:
+        path, node = stack.pop()
+        yield path, node
+        if isinstance(node, Directory):
+            for child in node.children.values():
+                stack.append((f"{path}/{child.name}" if path else child.name, child))
+
+
+def _clone_tree(node: Node) -> Directory:
+    assert isinstance(node, Directory)
+    clone = Directory(
+        name=node.name,
+        file_id=node.file_id,
+        parent_id=node.parent_id,
+        smb=Smb(**node.smb.__dict__),
+        metadata=dict(node.metadata),
+        etag=node.etag,
+        last_modified=node.last_modified,
+    )
+    for child in node.children.values():
+        if isinstance(child, Directory):
+            clone.put(_clone_tree(child))
+        elif isinstance(child, File):
+            clone.put(
+                File(
+                    name=child.name,
+                    file_id=child.file_id,
+                    parent_id=child.parent_id,
+                    smb=Smb(**child.smb.__dict__),
+                    metadata=dict(child.metadata),
+                    etag=child.etag,
+                    last_modified=child.last_modified,
+                    content=child.content.clone() if child.content is not None else None,
+                    content_type=child.content_type,
+                    content_encoding=child.content_encoding,
+                    content_language=child.content_language,
+                    cache_control=child.cache_control,
+                    content_disposition=child.content_disposition,
+                    content_md5=child.content_md5,
+                    copy=child.copy,
+                )
+            )
+    return clone
+
+
+def _key(account: str, share: Share) -> ShareKey:
+    return (account, share.name, share.snapshot or "")
+
+
+def _share_json(share: Share) -> dict[str, Any]:
+    return {
+        "name": share.name,
+        "quota_gib": share.quota_gib,
+        "metadata": share.metadata,
+        "access_tier": share.access_tier,
+        "permissions": share.permissions,
+        "identifiers": [i.__dict__ for i in share.identifiers],
+        "etag": share.etag,
+        "last_modified": share.last_modified,
+        "access_tier_changed": share.access_tier_changed,
+    }
+
+
+def _share_from_json(data: dict[str, Any]) -> Share:
+    share = Share(
+        name=data["name"],
+        root=Directory(name="", file_id=0, parent_id=0, smb=Smb(("Directory",), 0, 0, 0, "")),
+        quota_gib=data["quota_gib"],
+        metadata=data["metadata"],
+        access_tier=data["access_tier"],
+        permissions=data["permissions"],
+        identifiers=[SignedIdentifier(**i) for i in data["identifiers"]],
+        etag=data["etag"],
+        last_modified=data["last_modified"],
+        access_tier_changed=data["access_tier_changed"],
+    )
+    return share
+
+
+def _node_json(node: Node) -> dict[str, Any]:
+    data = node.base_json()
+    if isinstance(node, Directory):
+        data["kind"] = "directory"
+        return data
+    assert isinstance(node, File)
+    data.update(
+        kind="file",
+        size=node.size,
+        ranges=node.content.ranges.to_list() if node.content is not None else [],
+        location=node.content.location if node.content is not None else None,
+        content_type=node.content_type,
+        content_encoding=node.content_encoding,
+        content_language=node.content_language,
+        cache_control=node.cache_control,
+        content_disposition=node.content_disposition,
+        content_md5=node.content_md5,
+        copy=node.copy.to_json() if node.copy else None,
+    )
+    return data

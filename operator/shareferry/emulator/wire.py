@@ -1,0 +1,94 @@
+"""Wire formats shared by the handlers: timestamps, ETags, ranges, query strings, XML text."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from email.utils import formatdate
+from urllib.parse import unquote
+from xml.sax.saxutils import escape
+
+from shareferry.emulator.errors import StorageError, invalid_header
+
+TICKS_PER_SECOND = 10_000_000  # Azure's SMB times carry 100 ns resolution (7 fraction digits)
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})?$")
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+def now_ticks() -> int:
+    """The current time in 100 ns ticks since the Unix epoch."""
+    return time.time_ns() // 100
+
+
+def ticks_to_iso(ticks: int) -> str:
+    """``2024-05-01T10:20:30.1234567Z``: the form of ``x-ms-file-*-time`` headers."""
+    seconds, frac = divmod(ticks, TICKS_PER_SECOND)
+    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{frac:07d}Z"
+
+
+def iso_to_ticks(text: str, header: str) -> int:
+    """Parse an ISO 8601 time with up to 7 fraction digits, exactly (no float rounding)."""
+    match = _ISO.match(text.strip())
+    if not match:
+        raise invalid_header(header, text, "expected ISO 8601 such as 2024-05-01T10:20:30.1234567Z")
+    year, month, day, hour, minute, second, frac, zone = match.groups()
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+    except ValueError as exc:
+        raise invalid_header(header, text, str(exc)) from exc
+    ticks = int(moment.timestamp()) * TICKS_PER_SECOND + int((frac or "0").ljust(7, "0"))
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        offset = (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * TICKS_PER_SECOND
+        ticks -= sign * offset
+    return ticks
+
+
+def ticks_to_rfc1123(ticks: int) -> str:
+    """``Wed, 01 May 2024 10:20:30 GMT``: the form of ``Last-Modified`` and ``Date``."""
+    return formatdate(ticks / TICKS_PER_SECOND, usegmt=True)
+
+
+def new_etag() -> str:
+    """A fresh quoted ETag, different on every change."""
+    return f'"0x8{uuid.uuid4().hex[:15].upper()}"'
+
+
+def parse_range(value: str | None, header: str = "x-ms-range") -> tuple[int, int | None] | None:
+    """Parse ``bytes=a-b`` (inclusive) or ``bytes=a-``; None when no header was sent."""
+    if value is None or value == "":
+        return None
+    match = _RANGE.match(value.strip())
+    if not match:
+        raise invalid_header(header, value, "expected bytes=START-END")
+    start = int(match.group(1))
+    end = int(match.group(2)) if match.group(2) else None
+    if end is not None and end < start:
+        raise StorageError(
+            416, "InvalidRange", "The range specified is invalid for the current size of the resource."
+        )
+    return start, end
+
+
+def parse_query(raw_query: str) -> dict[str, str]:
+    """Decode a query string without turning ``+`` into a space (SAS signatures are base64).
+
+    Names are case-insensitive in Azure; they are returned lower-cased. A repeated name keeps
+    its last value.
+    """
+    result: dict[str, str] = {}
+    if not raw_query:
+        return result
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        result[unquote(name).lower()] = unquote(value)
+    return result
+
+
+def xml_text(value: object) -> str:
+    return escape(str(value))
