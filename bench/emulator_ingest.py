@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -197,7 +198,7 @@ def chunks(total: int, size: int) -> list[tuple[int, int]]:
     return [(offset, min(size, total - offset)) for offset in range(0, total, size)]
 
 
-def run_parallel(threads: int, jobs: list[Callable[[], object]]) -> None:
+def run_parallel(threads: int, jobs: Sequence[Callable[[], object]]) -> None:
     if threads <= 1:
         for job in jobs:
             job()
@@ -244,7 +245,7 @@ class FilesTarget(Target):
         client = self.share.get_file_client(name)
         client.create_file(size)  # Azure Files: the size is fixed up front, ranges fill it
         jobs = [
-            (lambda o=offset, n=length: client.upload_range(self.data(n), offset=o, length=n))
+            functools.partial(client.upload_range, self.data(length), offset=offset, length=length)
             for offset, length in chunks(size, range_size)
         ]
         start = time.perf_counter()
@@ -265,7 +266,7 @@ class FilesTarget(Target):
             client.upload_range(data, offset=0, length=size)
 
         start = time.perf_counter()
-        run_parallel(threads, [lambda i=i: one(i) for i in range(count)])
+        run_parallel(threads, [functools.partial(one, i) for i in range(count)])
         return time.perf_counter() - start
 
     def close(self) -> None:
@@ -287,15 +288,17 @@ class BlobTarget(Target):
         self.container.create_container()
 
     def large(self, name: str, size: int, range_size: int, threads: int) -> float:
+        from azure.storage.blob import BlobBlock
+
         client = self.container.get_blob_client(name)
         blocks = [(f"{index:08d}", length) for index, (_, length) in enumerate(chunks(size, range_size))]
         jobs = [
-            (lambda b=block_id, n=length: client.stage_block(b, self.data(n), length=n))
+            functools.partial(client.stage_block, block_id, self.data(length), length=length)
             for block_id, length in blocks
         ]
         start = time.perf_counter()
         run_parallel(threads, jobs)
-        client.commit_block_list([block_id for block_id, _ in blocks])
+        client.commit_block_list([BlobBlock(block_id) for block_id, _ in blocks])
         elapsed = time.perf_counter() - start
         actual = client.get_blob_properties().size
         if actual != size:
@@ -310,7 +313,7 @@ class BlobTarget(Target):
             self.container.get_blob_client(f"small-{index:07d}.bin").upload_blob(data, overwrite=True)
 
         start = time.perf_counter()
-        run_parallel(threads, [lambda i=i: one(i) for i in range(count)])
+        run_parallel(threads, [functools.partial(one, i) for i in range(count)])
         return time.perf_counter() - start
 
     def close(self) -> None:
@@ -336,13 +339,13 @@ def measure(args: argparse.Namespace, targets: list[Target]) -> list[Result]:
     ]
     for target in targets:
         seconds = [
-            best_of(args.repeat, lambda t=target: t.large("large-seq.bin", large, range_size, 1)),
+            best_of(args.repeat, functools.partial(target.large, "large-seq.bin", large, range_size, 1)),
             best_of(
                 args.repeat,
-                lambda t=target: t.large("large-par.bin", large, range_size, args.threads),
+                functools.partial(target.large, "large-par.bin", large, range_size, args.threads),
             ),
             # Repeats overwrite the same names: later rounds measure overwrites, not creates.
-            best_of(args.repeat, lambda t=target: t.small(args.small_files, small_size, args.threads)),
+            best_of(args.repeat, functools.partial(target.small, args.small_files, small_size, args.threads)),
         ]
         for result, elapsed in zip(results, seconds, strict=True):
             setattr(result, f"{target.name}_seconds", elapsed)

@@ -8,7 +8,8 @@ SHA-256 and renames it into ``<repo>/.cache/azcopy/10.18.1/azcopy`` (git-ignored
 ever holds a complete, verified binary, so later calls just return it.
 
 What running 10.18.1 against loopback emulators (Azurite, the ShareFerry emulator) needs, as
-found by uploading a local directory to Azurite 3.37 with a container SAS:
+found by uploading a local directory to Azurite 3.37 with a container SAS (verified with the
+Azurite debug log and the uploaded blobs' ``Content-MD5``):
 
 * ``--from-to`` is mandatory (``LocalBlob``, ``LocalFile``, ``BlobLocal``, ``FileLocal``, ...).
   AzCopy infers the location type from the host name (``*.blob.core.windows.net``,
@@ -32,8 +33,11 @@ found by uploading a local directory to Azurite 3.37 with a container SAS:
 * A copy of a directory ``src`` to ``.../container?SAS`` with ``--recursive`` lands under
   ``src/`` in the container. Even a tiny job takes about two seconds: AzCopy polls job progress
   every two seconds.
-* The HTTP proxy variables are honoured; :func:`azcopy_env` adds the loopback addresses to
-  ``NO_PROXY`` so a developer's proxy settings cannot capture emulator traffic.
+* The same flags and environment upload a directory into the ShareFerry emulator with
+  ``--from-to LocalFile`` and a share SAS (``generate_share_sas``); there folders count as
+  transfers too, since Azure Files has real directories.
+* As a precaution :func:`azcopy_env` adds the loopback addresses to ``NO_PROXY``, so a
+  developer's ``HTTP(S)_PROXY`` settings cannot capture emulator traffic.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ read through a callback so this module never touches the store.
 Shared Key: the string to sign is rebuilt from the request. Clients disagree on the order of the
 ``x-ms-*`` headers (the Python SDK sorts them with the service's collation, which ignores ``-``
 and puts ``_`` before digits; the Go SDK used by AzCopy sorts them by plain code point), so both
-orders are tried. Shared access signatures: account SAS (``ss=``) and the File service SAS
+orders are tried. The path is tried as it arrived and fully percent-encoded segment by segment:
+the aio SDK signs the encoded path it built but aiohttp may send it re-normalised (``%3B`` as
+``;``) when the client's transport is nested deeper than the SDK's check looks. Shared access
+signatures: account SAS (``ss=``) and the File service SAS
 (``sr=s`` for a share, ``sr=f`` for one file), optionally completed by a stored access policy
 (``si=``). Messages name accounts and fields, never keys or expected signatures.
 """
@@ -17,6 +20,7 @@ orders are tried. Shared access signatures: account SAS (``ss=``) and the File s
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -24,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cmp_to_key
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from shareferry.emulator.config import Account, EmulatorConfig
 from shareferry.emulator.errors import StorageError
@@ -182,8 +186,9 @@ def shared_key_strings_to_sign(
 ) -> list[str]:
     """The Shared Key strings to sign a client may have used, without duplicates.
 
-    ``headers`` must have lower-case names. The first string orders the ``x-ms-*`` headers by the
-    service collation (what the Python SDK does), the second by code point (the Go SDK).
+    ``headers`` must have lower-case names. The first strings order the ``x-ms-*`` headers by the
+    service collation (what the Python SDK does), the others by code point (the Go SDK); each
+    with the path as it arrived, then with every segment fully percent-encoded.
     """
     values = [method]
     for name in _SIGNED_STANDARD_HEADERS:
@@ -193,20 +198,28 @@ def shared_key_strings_to_sign(
         values.append(value)
     opening = "\n".join(values) + "\n"
 
-    resource = f"/{account_name}{raw_path or '/'}"
-    resource += "".join(f"\n{name}:{query[name]}" for name in sorted(query))
+    canonical_query = "".join(f"\n{name}:{query[name]}" for name in sorted(query))
+    resources = [
+        f"/{account_name}{path or '/'}{canonical_query}" for path in (raw_path, _quoted_path(raw_path))
+    ]
 
-    ms_headers = [(name, value) for name, value in headers.items() if name.startswith("x-ms-")]
+    ms_names = tuple(sorted(name for name in headers if name.startswith("x-ms-")))
     orders = (
-        sorted(ms_headers, key=cmp_to_key(_collated_pair_order)),
-        sorted(ms_headers, key=lambda pair: pair[0]),
+        [(name, headers[name]) for name in _collated(ms_names)],
+        [(name, headers[name]) for name in ms_names],
     )
     result: list[str] = []
     for order in orders:
-        text = opening + "".join(f"{name}:{value}\n" for name, value in order) + resource
-        if text not in result:
-            result.append(text)
+        for resource in resources:
+            text = opening + "".join(f"{name}:{value}\n" for name, value in order) + resource
+            if text not in result:
+                result.append(text)
     return result
+
+
+def _quoted_path(raw_path: str) -> str:
+    """The path with every segment fully percent-encoded, as the SDKs build it before sending."""
+    return "/".join(quote(unquote(segment), safe="~") for segment in raw_path.split("/"))
 
 
 # The service's header collation as two weight tables indexed by ASCII code. Level 0 holds the
@@ -283,8 +296,10 @@ def collation_compare(left: str, right: str) -> int:
             return -1 if lw < rw else 1
 
 
-def _collated_pair_order(left: tuple[str, str], right: tuple[str, str]) -> int:
-    return collation_compare(left[0], right[0])
+@functools.lru_cache(maxsize=4096)
+def _collated(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Header names in the service collation; clients send the same few sets over and over."""
+    return tuple(sorted(names, key=cmp_to_key(collation_compare)))
 
 
 def _sign(key: bytes, text: str) -> bytes:
