@@ -24,7 +24,7 @@ SAMPLE: dict[str, bytes] = {
     "docs/empty.txt": b"",
     "data/numbers.csv": "\n".join(f"{i},{i * i}" for i in range(5000)).encode(),
     "data/blob-5MiB.bin": os.urandom(5 * 1024 * 1024 + 123),
-    "data/unicodé/naïve – ok.txt": "grüße, こんにちは\n".encode(),
+    "data/unicodé/naïve – ok.txt": "grüße, こんにちは\n".encode(),  # noqa: RUF001 - a real-world name
 }
 
 
