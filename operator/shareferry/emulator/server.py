@@ -38,8 +38,9 @@ def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _start(config: EmulatorConfig) -> tuple[web.AppRunner, int]:
-    app = build_app(Emulator(config))
+async def _start(config: EmulatorConfig) -> tuple[web.AppRunner, int, Emulator]:
+    emulator = Emulator(config)
+    app = build_app(emulator)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
@@ -47,14 +48,14 @@ async def _start(config: EmulatorConfig) -> tuple[web.AppRunner, int]:
     server = site._server
     assert server is not None and server.sockets  # type: ignore[attr-defined]
     port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
-    return runner, port
+    return runner, port, emulator
 
 
 def serve(config: EmulatorConfig) -> None:
     """Serve until SIGINT/SIGTERM, printing the ready line once listening."""
 
     async def main() -> None:
-        runner, port = await _start(config)
+        runner, port, _emulator = await _start(config)
         print(ready_line(config, port), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -79,6 +80,7 @@ class RunningEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.state: Emulator | None = None  # the live state, for in-process benchmarks and tests
 
     @property
     def root(self) -> str:
@@ -111,7 +113,7 @@ class RunningEmulator:
         def run() -> None:
             asyncio.set_event_loop(loop)
             try:
-                self._runner, self.port = loop.run_until_complete(_start(self.config))
+                self._runner, self.port, self.state = loop.run_until_complete(_start(self.config))
             except BaseException as exc:
                 errors.append(exc)
                 ready.set()
