@@ -55,6 +55,10 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         accounts = tuple(Account.parse(text) for text in args.account) or default_accounts()
+        names = [account.name for account in accounts]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"account {twice[0]!r} is given twice")
         for spec in args.fault:
             FaultInjector.parse_spec(spec)
     except ValueError as exc:

@@ -9,6 +9,7 @@ as Azure does: status, ``x-ms-error-code`` and an XML body (none for HEAD).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -228,25 +229,40 @@ class Emulator:
             )
 
     async def _drop(self, request: web.Request, ctx: Ctx, route: Route) -> web.StreamResponse:
-        """Break the connection mid-body: half the request body read, or half the response sent."""
-        transport = request.transport
-        if request.can_read_body and request.content_length:
-            await request.content.read(max(1, request.content_length // 2))
-            if transport is not None:
-                transport.abort()
-            raise ConnectionResetError("injected fault: connection dropped mid-request")
+        """Cut the connection as a network failure would: the client never gets a whole answer.
+
+        A request with a body: half of the body is read, then the connection is cut (the operation
+        is not applied). A write without a body is cut before it runs. A read runs, then its answer
+        is cut after the headers and half the body, or before anything is sent when the answer has
+        no body (HEAD, empty). A dropped request is counted as a fault, not as an answer. Returning
+        normally (not raising) keeps aiohttp from logging the cut as a handler error.
+        """
+        if request.body_exists:
+            wanted = request.content_length // 2 if request.content_length else 64 * 1024
+            with contextlib.suppress(asyncio.IncompleteReadError):  # less than announced: cut anyway
+                await request.content.readexactly(max(1, wanted))
+            return _cut(request)
+        if route.writes:
+            return _cut(request)
         response = await HANDLERS[route.op](ctx)
         body = (
             response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
         )
+        if request.method == "HEAD" or len(body) < 2:
+            return _cut(request)
         stream = web.StreamResponse(status=response.status, headers=response.headers)
         stream.content_length = len(body)
-        self.counters.record(route.op, response.status)
         await stream.prepare(request)
         await stream.write(body[: len(body) // 2])
-        if transport is not None:
-            transport.abort()
-        raise ConnectionResetError("injected fault: connection dropped mid-response")
+        _cut(request)
+        return stream
+
+
+def _cut(request: web.Request) -> web.Response:
+    """Abort the connection; the returned response is never sent (aiohttp drops it quietly)."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
 
 
 def _fault_error(fault: Fault) -> StorageError:

@@ -15,7 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from shareferry.emulator.auth import PolicyLookup, StoredPolicy
 from shareferry.emulator.config import EmulatorConfig
-from shareferry.emulator.errors import StorageError, bad_request, invalid_header
+from shareferry.emulator.errors import StorageError, bad_request, invalid_header, invalid_query
 from shareferry.emulator.model import (
     ATTRIBUTE_ORDER,
     Directory,
@@ -74,6 +74,17 @@ class Ctx:
         if number < minimum:
             raise StorageError(400, "OutOfRangeInput", f"{name} must be at least {minimum}.")
         return number
+
+    def max_results(self) -> int:
+        """The ``maxresults`` of a listing: 1 to 5000, default 5000."""
+        text = self.query.get("maxresults", "5000")
+        try:
+            limit = int(text)
+        except ValueError as exc:
+            raise invalid_query("maxresults", text) from exc
+        if not 1 <= limit <= 5000:
+            raise invalid_query("maxresults", text, "must be 1 to 5000")
+        return limit
 
     def metadata(self) -> dict[str, str]:
         """``x-ms-meta-*`` headers, names as sent (the bare ``x-ms-meta`` header is ignored)."""

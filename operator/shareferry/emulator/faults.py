@@ -13,9 +13,11 @@ Fault kinds
 ``error``
     Answer ``500 InternalError``.
 ``drop``
-    Drop the connection mid-body. The app decides how: for ``GetFile`` it sends the headers and
-    part of the body, then aborts the transport; for a request with a body it reads part of the
-    body, then aborts.
+    Cut the connection so the client never gets a whole answer. The app decides how: for a
+    request with a body (``PutRange``) it reads half the body, then aborts, and the operation is
+    not applied; a write without a body is aborted before it runs; a read that answers with a body
+    (``GetFile``, listings) sends the headers and half the body, then aborts; a read without one
+    (HEAD) is aborted before answering. Dropped requests count as faults, not as answers.
 ``latency``
     Delay the request by ``latency_ms`` milliseconds, then serve it normally.
 

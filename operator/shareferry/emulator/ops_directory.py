@@ -15,7 +15,7 @@ from shareferry.emulator.context import (
     smb_from_headers,
     xml_reply,
 )
-from shareferry.emulator.errors import StorageError, invalid_query
+from shareferry.emulator.errors import StorageError
 from shareferry.emulator.model import Directory, File, Node, format_attributes
 from shareferry.emulator.routing import split_path
 from shareferry.emulator.store import normalize_path
@@ -102,12 +102,7 @@ async def list_directory(ctx: Ctx) -> web.StreamResponse:
     marker = ctx.query.get("marker", "")
     include = {p.strip().lower() for p in ctx.query.get("include", "").split(",") if p.strip()}
     extended = (ctx.header("x-ms-file-extended-info") or "").lower() == "true"
-    try:
-        limit = int(ctx.query.get("maxresults", "5000"))
-    except ValueError as exc:
-        raise invalid_query("maxresults", ctx.query.get("maxresults")) from exc
-    if not 1 <= limit <= 5000:
-        raise invalid_query("maxresults", str(limit), "must be 1 to 5000")
+    limit = ctx.max_results()
     nodes, next_marker = directory.page(prefix, marker or None, limit)
     snapshot = f' ShareSnapshot="{xml_text(share.snapshot)}"' if share.snapshot else ""
     document = (

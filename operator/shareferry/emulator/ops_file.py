@@ -32,6 +32,15 @@ _CONTENT_HEADERS = (
     ("x-ms-content-md5", "content_md5"),
 )
 
+#: Service SAS fields that override response headers of Get File and Get File Properties.
+_SAS_HEADER_OVERRIDES = (
+    ("rscc", "Cache-Control"),
+    ("rscd", "Content-Disposition"),
+    ("rsce", "Content-Encoding"),
+    ("rscl", "Content-Language"),
+    ("rsct", "Content-Type"),
+)
+
 
 def md5_b64(data: bytes | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
@@ -195,10 +204,21 @@ def mark_written(ctx: Ctx, file: File) -> None:
     file.smb.change = now_ticks()
 
 
+def read_headers(ctx: Ctx, file: File) -> dict[str, str]:
+    """A file's headers for a read, with the overrides a service SAS signed (``rsct=``...)."""
+    headers = file_headers(file)
+    if ctx.query.get("sr") and ctx.query.get("sig"):
+        for field, header in _SAS_HEADER_OVERRIDES:
+            value = ctx.query.get(field)
+            if value:
+                headers[header] = value
+    return headers
+
+
 async def get_file(ctx: Ctx) -> web.StreamResponse:
     file = ctx.store.file(ctx.share(), ctx.path)
     assert file.content is not None
-    headers = file_headers(file)
+    headers = read_headers(ctx, file)
     bounds = parse_range(ctx.header("x-ms-range") or ctx.header("Range"))
     if bounds is None:
         data = file.content.read(0, file.size)
@@ -228,7 +248,7 @@ async def get_file(ctx: Ctx) -> web.StreamResponse:
 
 async def get_file_properties(ctx: Ctx) -> web.StreamResponse:
     file = ctx.store.file(ctx.share(), ctx.path)
-    headers = file_headers(file)
+    headers = read_headers(ctx, file)
     headers["Content-Length"] = str(file.size)
     return web.Response(status=200, headers=headers)
 
@@ -237,7 +257,7 @@ async def delete_file(ctx: Ctx) -> web.StreamResponse:
     share = ctx.share()
     file = ctx.store.file(share, ctx.path)
     check_lease(ctx, file)
-    ctx.store.remove_node(ctx.account, share, ctx.path)
+    ctx.store.remove_node(ctx.account, share, ctx.path, lease_id=file.lease_id)
     return reply(202)
 
 

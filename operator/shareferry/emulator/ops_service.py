@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from shareferry.emulator.context import Ctx, metadata_xml, reply, xml_reply
-from shareferry.emulator.errors import invalid_query
 from shareferry.emulator.wire import ticks_to_rfc1123, xml_text
 
 _DEFAULT_SERVICE_PROPERTIES = (
@@ -22,18 +21,15 @@ async def list_shares(ctx: Ctx) -> web.StreamResponse:
     prefix = ctx.query.get("prefix", "")
     marker = ctx.query.get("marker", "")
     include = {part.strip().lower() for part in ctx.query.get("include", "").split(",") if part}
-    try:
-        limit = int(ctx.query.get("maxresults", "5000"))
-    except ValueError as exc:
-        raise invalid_query("maxresults", ctx.query.get("maxresults")) from exc
-    if not 1 <= limit <= 5000:
-        raise invalid_query("maxresults", str(limit), "must be 1 to 5000")
+    limit = ctx.max_results()
     shares = [
         s
         for s in ctx.store.list_shares(ctx.account, include_snapshots="snapshots" in include)
         if s.name.startswith(prefix)
     ]
-    keys = [f"{s.name}\x00{s.snapshot or '~'}" for s in shares]  # snapshots sort before their share
+    # Markers are XML text: a space (below every share-name character) separates name and snapshot,
+    # and "~" sorts a live share after its snapshots.
+    keys = [f"{s.name} {s.snapshot or '~'}" for s in shares]
     start = 0
     if marker:
         start = next((i for i, k in enumerate(keys) if k >= marker), len(keys))

@@ -71,7 +71,13 @@ async def get_share_properties(ctx: Ctx) -> web.StreamResponse:
 async def delete_share(ctx: Ctx) -> web.StreamResponse:
     assert ctx.route.share is not None
     include = (ctx.header("x-ms-delete-snapshots") or "").lower() in ("include", "include-leased")
-    ctx.store.delete_share(ctx.account, ctx.route.share, ctx.route.snapshot, include_snapshots=include)
+    ctx.store.delete_share(
+        ctx.account,
+        ctx.route.share,
+        ctx.route.snapshot,
+        include_snapshots=include,
+        lease_id=ctx.header("x-ms-lease-id") or "",
+    )
     return reply(202)
 
 
@@ -196,6 +202,12 @@ async def get_share_stats(ctx: Ctx) -> web.StreamResponse:
 
 async def share_lease(ctx: Ctx) -> web.StreamResponse:
     share = ctx.share()
+    response = _apply_share_lease(ctx, share)
+    ctx.store.save_share(ctx.account, share)  # a lease survives a restart, as on Azure
+    return response
+
+
+def _apply_share_lease(ctx: Ctx, share: Share) -> web.Response:
     action = (ctx.header("x-ms-lease-action") or "").lower()
     lease_id = ctx.header("x-ms-lease-id")
     headers = _share_headers(share)

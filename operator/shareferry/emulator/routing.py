@@ -104,6 +104,9 @@ _FILE_OPS: dict[tuple[str, str], tuple[str, frozenset[str], bool]] = {
     ("PUT", "rename"): ("RenameFile", _CREATE, True),
 }
 
+#: Handle operations carry no restype, for directories too: on the share's root the path is empty.
+_ROOT_HANDLE_OPS = frozenset({"ListHandles", "ForceCloseHandles"})
+
 
 def split_path(raw_path: str) -> list[str]:
     """Decode a raw URL path fully, then split it (directory clients send ``/`` as ``%2F``)."""
@@ -143,9 +146,9 @@ def classify(method: str, raw_path: str, query: Mapping[str, str], headers: Mapp
                 400, "InvalidUri", "The root directory of a share cannot be created or deleted."
             )
     elif restype == "":
-        if not path:
-            raise StorageError(400, "InvalidUri", "A file request must name a file inside a share.")
         entry = _FILE_OPS.get((method, comp))
+        if not path and (entry is None or entry[0] not in _ROOT_HANDLE_OPS):
+            raise StorageError(400, "InvalidUri", "A file request must name a file inside a share.")
         if entry is not None and "x-ms-copy-source" in headers:
             if entry[0] == "CreateFile":
                 entry = ("CopyFile", _CREATE, True)

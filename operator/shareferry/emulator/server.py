@@ -56,11 +56,12 @@ def serve(config: EmulatorConfig) -> None:
 
     async def main() -> None:
         runner, port, _emulator = await _start(config)
-        print(ready_line(config, port), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # Only now: a supervisor may send SIGTERM as soon as it has read the ready line.
+        print(ready_line(config, port), flush=True)
         await stop.wait()
         await runner.cleanup()
 

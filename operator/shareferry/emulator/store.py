@@ -136,11 +136,18 @@ class Store:
             smb=Smb(("Directory",), now, now, now, permission_key_for(DEFAULT_SDDL)),
         )
 
-    def delete_share(self, account: str, name: str, snapshot: str | None, *, include_snapshots: bool) -> None:
+    def delete_share(
+        self, account: str, name: str, snapshot: str | None, *, include_snapshots: bool, lease_id: str = ""
+    ) -> None:
+        """Delete a share (with its snapshots when asked) or one snapshot; a leased share needs its lease."""
         state = self.account(account)
         share = self.share(account, name, snapshot)
-        if share.lease_id and not snapshot:
-            raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the share.")
+        if share.lease_id and not snapshot and share.lease_id != lease_id:
+            if not lease_id:
+                raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the share.")
+            raise StorageError(
+                412, "LeaseIdMismatchWithContainerOperation", "The lease ID specified did not match."
+            )
         if snapshot:
             del state.snapshots[name][snapshot]
             self._drop_share(account, share)
@@ -231,18 +238,26 @@ class Store:
         return node
 
     def directory(self, share: Share, path: str) -> Directory:
+        """The directory at ``path``; a file there is "not found" for directory operations.
+
+        Directory and file operations address different resources, so asking for a directory
+        where a file stands answers 404 (that is what lets ``exists()`` probes say False);
+        creating one where the other stands is the 409 ``ResourceTypeMismatch`` of
+        :meth:`add_node`.
+        """
         node = self.lookup(share, path)
         if not isinstance(node, Directory):
-            raise conflict(
-                "ResourceTypeMismatch", "The specified resource type does not match: it is a file."
+            raise not_found(
+                "ResourceNotFound", "The specified resource does not exist (a file has that name)."
             )
         return node
 
     def file(self, share: Share, path: str) -> File:
+        """The file at ``path``; a directory there is "not found" for file operations."""
         node = self.lookup(share, path)
         if not isinstance(node, File):
-            raise conflict(
-                "ResourceTypeMismatch", "The specified resource type does not match: it is a directory."
+            raise not_found(
+                "ResourceNotFound", "The specified resource does not exist (a directory has that name)."
             )
         return node
 
@@ -275,7 +290,8 @@ class Store:
         parent.put(node)
         self.save_node(account, share, path, node)
 
-    def remove_node(self, account: str, share: Share, path: str) -> Node:
+    def remove_node(self, account: str, share: Share, path: str, *, lease_id: str = "") -> Node:
+        """Delete a file or an empty directory; a leased file only with its ``lease_id``."""
         parent, name = self.parent_of(share, path)
         node = parent.get(name)
         if node is None:
@@ -283,7 +299,7 @@ class Store:
         if isinstance(node, Directory) and node.children:
             raise conflict("DirectoryNotEmpty", "The specified directory is not empty.")
         if isinstance(node, File):
-            if node.lease_id:
+            if node.lease_id and node.lease_id != lease_id:
                 raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the file.")
             if node.content is not None:
                 node.content.discard()
@@ -392,6 +408,7 @@ class Store:
             content_disposition=data["content_disposition"],
             content_md5=data["content_md5"],
             copy=CopyState(**copy) if copy else None,
+            lease_id=data.get("lease_id", ""),
         )
 
 
@@ -458,6 +475,7 @@ def _share_json(share: Share) -> dict[str, Any]:
         "etag": share.etag,
         "last_modified": share.last_modified,
         "access_tier_changed": share.access_tier_changed,
+        "lease_id": share.lease_id,
     }
 
 
@@ -473,6 +491,7 @@ def _share_from_json(data: dict[str, Any]) -> Share:
         etag=data["etag"],
         last_modified=data["last_modified"],
         access_tier_changed=data["access_tier_changed"],
+        lease_id=data.get("lease_id", ""),
     )
     return share
 
@@ -494,6 +513,7 @@ def _node_json(node: Node) -> dict[str, Any]:
         cache_control=node.cache_control,
         content_disposition=node.content_disposition,
         content_md5=node.content_md5,
+        lease_id=node.lease_id,
         copy=node.copy.to_json() if node.copy else None,
     )
     return data
