@@ -8,6 +8,7 @@ directory by :meth:`Store.commit`, which the app calls after every request that 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterator
@@ -424,40 +425,22 @@ def walk(root: Node) -> Iterator[tuple[str, Node]]:
 
 
 def _clone_tree(node: Node) -> Directory:
-    assert isinstance(node, Directory)
-    clone = Directory(
-        name=node.name,
-        file_id=node.file_id,
-        parent_id=node.parent_id,
-        smb=Smb(**node.smb.__dict__),
-        metadata=dict(node.metadata),
-        etag=node.etag,
-        last_modified=node.last_modified,
-    )
-    for child in node.children.values():
-        if isinstance(child, Directory):
-            clone.put(_clone_tree(child))
-        elif isinstance(child, File):
-            clone.put(
-                File(
-                    name=child.name,
-                    file_id=child.file_id,
-                    parent_id=child.parent_id,
-                    smb=Smb(**child.smb.__dict__),
-                    metadata=dict(child.metadata),
-                    etag=child.etag,
-                    last_modified=child.last_modified,
-                    content=child.content.clone() if child.content is not None else None,
-                    content_type=child.content_type,
-                    content_encoding=child.content_encoding,
-                    content_language=child.content_language,
-                    cache_control=child.cache_control,
-                    content_disposition=child.content_disposition,
-                    content_md5=child.content_md5,
-                    copy=child.copy,
-                )
-            )
+    clone = _clone(node)
+    assert isinstance(clone, Directory)
     return clone
+
+
+def _clone(node: Node) -> Node:
+    """A deep copy for a share snapshot: own SMB properties, metadata and bytes; no lease."""
+    smb, metadata = dataclasses.replace(node.smb), dict(node.metadata)
+    if isinstance(node, Directory):
+        copy = dataclasses.replace(node, smb=smb, metadata=metadata, children={}, _sorted=None)
+        for child in node.children.values():
+            copy.put(_clone(child))
+        return copy
+    assert isinstance(node, File)
+    content = node.content.clone() if node.content is not None else None
+    return dataclasses.replace(node, smb=smb, metadata=metadata, content=content, lease_id="")
 
 
 def _key(account: str, share: Share) -> ShareKey:
