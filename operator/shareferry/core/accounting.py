@@ -1,0 +1,134 @@
+"""Counting every file and byte of a job, per-file results, and progress to subscribers.
+
+The engine reports here; subscribers (the terminal display, the JSON-lines writer, the report
+file, the worker's status patcher) are told about each event. Everything runs on one event loop,
+so no locking is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What happened to one file (or folder): the line a ``--report`` file gets."""
+
+    path: str
+    size: int
+    outcome: Outcome
+    md5: str | None = None  # hex of the bytes that landed (or the source's for server-side)
+    error: str | None = None
+    is_dir: bool = False
+    reason: str | None = None  # why skipped (exists, not newer, filtered...)
+
+
+@dataclass
+class Snapshot:
+    """Counters at one moment, plus derived rates."""
+
+    files_enumerated: int
+    bytes_enumerated: int
+    files_completed: int
+    files_failed: int
+    files_skipped: int
+    folders_completed: int
+    bytes_transferred: int
+    elapsed: float
+    enumeration_done: bool
+
+    @property
+    def throughput(self) -> float:
+        """Bytes per second since the start."""
+        return self.bytes_transferred / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def percent(self) -> float:
+        done = self.files_completed + self.files_failed + self.files_skipped
+        if self.bytes_enumerated > 0:
+            return min(100.0, 100.0 * self.bytes_transferred / self.bytes_enumerated)
+        if self.files_enumerated > 0:
+            return 100.0 * done / self.files_enumerated
+        return 100.0 if self.enumeration_done else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.enumeration_done or self.throughput <= 0:
+            return None
+        return max(0.0, (self.bytes_enumerated - self.bytes_transferred) / self.throughput)
+
+
+class Subscriber(Protocol):
+    """Told about a job's events; every method is optional in spirit (implement as no-ops)."""
+
+    def on_queued(self, path: str, size: int) -> None: ...
+
+    def on_progress(self, nbytes: int) -> None: ...
+
+    def on_done(self, result: FileResult) -> None: ...
+
+
+@dataclass
+class Accounting:
+    """The job's counters and its subscribers."""
+
+    subscribers: list[Subscriber] = field(default_factory=list)
+    files_enumerated: int = 0
+    bytes_enumerated: int = 0
+    files_completed: int = 0
+    files_failed: int = 0
+    files_skipped: int = 0
+    folders_completed: int = 0
+    bytes_transferred: int = 0
+    enumeration_done: bool = False
+    failures: list[FileResult] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    max_kept_failures: int = 1000
+
+    def queued(self, path: str, size: int) -> None:
+        self.files_enumerated += 1
+        self.bytes_enumerated += size
+        for subscriber in self.subscribers:
+            subscriber.on_queued(path, size)
+
+    def progress(self, nbytes: int) -> None:
+        self.bytes_transferred += nbytes
+        for subscriber in self.subscribers:
+            subscriber.on_progress(nbytes)
+
+    def done(self, result: FileResult) -> None:
+        if result.outcome is Outcome.COMPLETED:
+            if result.is_dir:
+                self.folders_completed += 1
+            else:
+                self.files_completed += 1
+        elif result.outcome is Outcome.FAILED:
+            self.files_failed += 1
+            if len(self.failures) < self.max_kept_failures:
+                self.failures.append(result)
+        else:
+            self.files_skipped += 1
+        for subscriber in self.subscribers:
+            subscriber.on_done(result)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            files_enumerated=self.files_enumerated,
+            bytes_enumerated=self.bytes_enumerated,
+            files_completed=self.files_completed,
+            files_failed=self.files_failed,
+            files_skipped=self.files_skipped,
+            folders_completed=self.folders_completed,
+            bytes_transferred=self.bytes_transferred,
+            elapsed=time.monotonic() - self.started,
+            enumeration_done=self.enumeration_done,
+        )

@@ -1,0 +1,480 @@
+"""Local files as a backend: one directory tree, read and written with plain OS calls.
+
+Every path is taken relative to the root; ``..`` segments, absolute paths and NUL are refused,
+and anything that changes the tree (writers, ``make_dir``, ``delete``) also refuses a path whose
+parent resolves (through symlinks) outside the root. Writers stage into a hidden temporary file
+in the target directory (``.<name>.shareferry-<random>.partial``) and rename it over the final
+name on commit, so readers see either the old file or the whole new one.
+
+Blocking calls run in worker threads, one hop per operation (a whole directory is scanned and
+stat-ed in one hop); writes small enough to land in the page cache at once run inline.
+
+A permission failure on one object is a :class:`TransferError` (that object fails and the job
+goes on); only a listing that cannot start is a :class:`CredentialError`. A directory that cannot
+be read in the middle of a listing raises :class:`TransferError`: the listing would be
+incomplete, and sync must not delete or skip on the strength of it.
+"""
+
+# This module is the OS layer: plain os calls on str paths and descriptors, once per file or
+# chunk, without building Path objects on the hot path.
+# ruff: noqa: PTH103, PTH105, PTH106, PTH108, PTH112, PTH114, PTH116, PTH118, PTH120
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import secrets
+import stat as stat_mode
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from shareferry.core.backends.base import BackendKind, Capabilities
+from shareferry.core.errors import CredentialError, NotFoundError, TransferError
+from shareferry.core.objects import StoredObject, WriteProps
+
+MIB = 1024 * 1024
+#: The largest single write: local disks take big writes happily.
+LOCAL_MAX_RANGE = 64 * MIB
+#: Writes up to this size go straight to the page cache on the event loop (no thread hop).
+INLINE_WRITE_LIMIT = 64 * 1024
+PARTIAL_MARK = ".shareferry-"
+PARTIAL_SUFFIX = ".partial"
+_NAME_MAX = 255  # bytes in one file name on Linux file systems
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WriterState = Literal["open", "committed", "discarded"]
+
+
+def mtime_of(st: os.stat_result) -> datetime:
+    """The modification time of ``st`` as a UTC datetime (exact to the microsecond)."""
+    return _EPOCH + timedelta(microseconds=st.st_mtime_ns // 1000)
+
+
+def _ns_since_epoch(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def partial_name(name: str) -> str:
+    """The hidden temporary name a writer stages ``name`` under (kept within 255 bytes)."""
+    tail = f"{PARTIAL_MARK}{secrets.token_hex(6)}{PARTIAL_SUFFIX}"
+    room = _NAME_MAX - 1 - len(tail)
+    encoded = os.fsencode(name)
+    if len(encoded) > room:
+        name = os.fsdecode(encoded[:room])
+    return f".{name}{tail}"
+
+
+def _segments(path: str, *, refusal: str) -> tuple[str, ...]:
+    """The components of a relative path; raises for anything that could leave the root."""
+    if "\x00" in path:
+        raise TransferError(f"{refusal}: {path!r} contains a NUL character")
+    if path.startswith("/"):
+        raise TransferError(f"{refusal}: {path} is an absolute path")
+    parts = tuple(part for part in path.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise TransferError(f"{refusal}: {path} climbs out with '..'")
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One listed object and what the walk needs to descend into it."""
+
+    obj: StoredObject
+    full: str
+    identity: tuple[int, int]  # (st_dev, st_ino): a directory seen twice on one branch is a loop
+
+
+@dataclass(slots=True)
+class _Level:
+    """One open directory of a walk: its remaining entries, sorted by name."""
+
+    entries: Iterator[_Entry]
+    identity: tuple[int, int]
+
+
+class _SharedFd:
+    """A file descriptor used by concurrent threads and closed only once none is using it
+    (closing it under a running ``pwrite`` could let the number be reused by another file)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._users = 0
+        self._closing = False
+        self._lock = threading.Lock()
+
+    def acquire(self) -> int | None:
+        """The descriptor for one use, or ``None`` once closing has begun."""
+        with self._lock:
+            if self._closing:
+                return None
+            self._users += 1
+            return self._fd
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._closing and self._users == 0:
+                os.close(self._fd)
+
+    def close(self) -> None:
+        """Close now, or when the last user releases it; idempotent."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            if self._users == 0:
+                os.close(self._fd)
+
+
+class LocalWriter:
+    """One file being staged under its temporary name; see :class:`~.base.Writer`."""
+
+    def __init__(self, *, fd: int, temp: str, final: str, props: WriteProps, fsync: bool) -> None:
+        self._fd = _SharedFd(fd)
+        self._temp = temp
+        self._final = final
+        self._props = props
+        self._fsync = fsync
+        self._state: _WriterState = "open"
+        self._lock = threading.Lock()
+
+    @property
+    def temp_path(self) -> str:
+        """Where the bytes are staged until commit."""
+        return self._temp
+
+    async def write(self, offset: int, data: bytes) -> None:
+        if offset < 0:
+            raise ValueError(f"negative offset {offset}")
+        if len(data) <= INLINE_WRITE_LIMIT:
+            self._pwrite(offset, data)
+        else:
+            await asyncio.to_thread(self._pwrite, offset, data)
+
+    async def write_from_url(self, offset: int, url: str, source_offset: int, length: int) -> None:
+        raise TransferError(f"cannot write {self._final} from a URL: local files take bytes only")
+
+    async def commit(self, md5: bytes | None) -> None:
+        # Local files keep no Content-MD5; the engine reports the one it computed.
+        await asyncio.to_thread(self._commit)
+
+    async def abort(self) -> None:
+        with contextlib.suppress(Exception):  # best effort by contract
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._discard_locked()
+                finally:
+                    self._lock.release()
+            else:  # a commit is running in a thread (its caller was cancelled): wait off the loop
+                await asyncio.to_thread(self._discard)
+
+    def _pwrite(self, offset: int, data: bytes) -> None:
+        fd = self._fd.acquire()
+        if fd is None:
+            raise TransferError(f"cannot write {self._final}: the writer is already {self._state}")
+        try:
+            view = memoryview(data)
+            done = 0
+            while done < len(view):
+                done += os.pwrite(fd, view[done:], offset + done)
+        except OSError as exc:
+            self._discard()
+            raise TransferError(f"cannot write {self._final}: {exc.strerror}") from exc
+        finally:
+            self._fd.release()
+
+    def _commit(self) -> None:
+        with self._lock:
+            if self._state != "open":
+                raise TransferError(f"cannot commit {self._final}: the writer is already {self._state}")
+            fd = self._fd.acquire()
+            if fd is None:  # a failed write closed it
+                raise TransferError(f"cannot commit {self._final}: an earlier write failed")
+            try:
+                if self._fsync:
+                    os.fsync(fd)
+                if self._props.last_modified is not None:
+                    os.utime(fd, ns=(time.time_ns(), _ns_since_epoch(self._props.last_modified)))
+            except OSError as exc:
+                self._fd.release()
+                self._discard_locked()
+                raise TransferError(f"cannot commit {self._final}: {exc.strerror}") from exc
+            self._fd.release()
+            self._fd.close()
+            try:
+                os.replace(self._temp, self._final)
+            except OSError as exc:
+                self._discard_locked()
+                raise TransferError(f"cannot commit {self._final}: {exc.strerror}") from exc
+            self._state = "committed"
+            if self._fsync:
+                _fsync_dir(os.path.dirname(self._final))
+
+    def _discard(self) -> None:
+        with self._lock:
+            self._discard_locked()
+
+    def _discard_locked(self) -> None:
+        if self._state != "open":
+            return
+        self._state = "discarded"
+        self._fd.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._temp)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBackend:
+    """A local directory tree. ``follow_symlinks`` makes listings and reads follow symbolic
+    links (loops are skipped); without it symlinks are not listed and stat as missing.
+    ``fsync`` makes each commit flush the file and its directory to disk."""
+
+    kind: BackendKind = "local"
+    capabilities: Capabilities = Capabilities(folders=True, smb=False, max_range=LOCAL_MAX_RANGE)
+
+    def __init__(self, root: Path, *, follow_symlinks: bool = False, fsync: bool = False) -> None:
+        self._root = root
+        self._real_root = os.path.realpath(root)
+        self._follow = follow_symlinks
+        self._fsync = fsync
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def describe(self, path: str = "") -> str:
+        return os.path.join(self._root, path) if path else str(self._root)
+
+    def source_url(self, path: str) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    # ---- reading
+
+    async def stat(self, path: str) -> StoredObject | None:
+        parts = _segments(path, refusal="refusing to read outside the source")
+        return await asyncio.to_thread(self._stat, parts)
+
+    async def read(self, path: str, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise ValueError(f"negative range {offset}+{length}")
+        parts = _segments(path, refusal="refusing to read outside the source")
+        return await asyncio.to_thread(self._read, parts, offset, length)
+
+    async def list(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
+        parts = _segments(path, refusal="refusing to read outside the source")
+        first, identity = await asyncio.to_thread(self._scan_top, parts)
+        levels = [_Level(entries=iter(first), identity=identity)]
+        while levels:
+            entry = next(levels[-1].entries, None)
+            if entry is None:
+                levels.pop()
+                continue
+            if entry.obj.is_dir and any(level.identity == entry.identity for level in levels):
+                continue  # a symlink back to a directory above: following it would never end
+            yield entry.obj
+            if entry.obj.is_dir and recursive:
+                below = await asyncio.to_thread(self._scan_nested, entry.obj.path, entry.full)
+                levels.append(_Level(entries=iter(below), identity=entry.identity))
+
+    # ---- writing
+
+    async def open_writer(self, path: str, *, size: int, props: WriteProps) -> LocalWriter:
+        return await asyncio.to_thread(self._open_writer, path, size, props)
+
+    async def make_dir(self, path: str, props: WriteProps | None = None) -> None:
+        await asyncio.to_thread(self._make_dir, path)
+
+    async def delete(self, path: str) -> None:
+        await asyncio.to_thread(self._delete, path)
+
+    # ---- blocking parts, run in worker threads
+
+    def _full(self, parts: Sequence[str]) -> str:
+        return os.path.join(self._root, *parts)
+
+    def _stat(self, parts: Sequence[str]) -> StoredObject | None:
+        full = self._full(parts)
+        try:
+            st = os.stat(full, follow_symlinks=self._follow or not parts)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise TransferError(f"cannot stat {full}: {exc.strerror}") from exc
+        return _object("/".join(parts), st)
+
+    def _read(self, parts: Sequence[str], offset: int, length: int) -> bytes:
+        full = self._full(parts)
+        flags = os.O_RDONLY | os.O_CLOEXEC | (0 if self._follow else os.O_NOFOLLOW)
+        try:
+            fd = os.open(full, flags)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFoundError(f"no such file: {full}") from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise NotFoundError(f"no such file: {full} (a symbolic link, not followed)") from exc
+            raise TransferError(f"cannot read {full}: {exc.strerror}") from exc
+        try:
+            chunks = []
+            got = 0
+            while got < length:
+                chunk = os.pread(fd, length - got, offset + got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        except OSError as exc:
+            raise TransferError(f"cannot read {full}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _scan_top(self, parts: Sequence[str]) -> tuple[Sequence[_Entry], tuple[int, int]]:
+        full = self._full(parts)
+        try:
+            st = os.stat(full, follow_symlinks=self._follow or not parts)
+            if not stat_mode.S_ISDIR(st.st_mode):
+                raise NotFoundError(f"not a directory: {full}")
+            return self._scan("/".join(parts), full), (st.st_dev, st.st_ino)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFoundError(f"no such directory: {full}") from exc
+        except PermissionError as exc:
+            raise CredentialError(f"cannot list {full}: permission denied") from exc
+        except OSError as exc:
+            raise TransferError(f"cannot list {full}: {exc.strerror}") from exc
+
+    def _scan_nested(self, rel: str, full: str) -> Sequence[_Entry]:
+        try:
+            return self._scan(rel, full)
+        except OSError as exc:
+            raise TransferError(f"cannot list {full}: {exc.strerror}; the listing is incomplete") from exc
+
+    def _scan(self, rel: str, full: str) -> Sequence[_Entry]:
+        """The listable entries of one directory, sorted by name (raises OSError if unreadable)."""
+        entries = []
+        with os.scandir(full) as found:
+            for dirent in found:
+                entry = self._entry(rel, dirent)
+                if entry is not None:
+                    entries.append(entry)
+        entries.sort(key=lambda entry: entry.obj.name)
+        return entries
+
+    def _entry(self, rel: str, dirent: os.DirEntry[str]) -> _Entry | None:
+        try:
+            if dirent.is_symlink():
+                if not self._follow:
+                    return None
+                st = os.stat(dirent.path)
+            else:
+                st = dirent.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return None  # removed since the directory was read, or a dangling link
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None  # links that point at each other
+            raise TransferError(
+                f"cannot stat {dirent.path}: {exc.strerror}; the listing is incomplete"
+            ) from exc
+        obj = _object(f"{rel}/{dirent.name}" if rel else dirent.name, st)
+        if obj is None:
+            return None
+        return _Entry(obj=obj, full=dirent.path, identity=(st.st_dev, st.st_ino))
+
+    def _inside(self, path: str, *, whole: bool) -> str:
+        """The real path to change for ``path``: its parent (or, with ``whole``, itself)
+        resolved through symlinks, which must stay inside the root."""
+        refusal = "refusing to write outside the destination"
+        parts = _segments(path, refusal=refusal)
+        if not parts:
+            return self._real_root
+        if whole:
+            resolved = os.path.realpath(self._full(parts))
+        else:
+            resolved = os.path.join(os.path.realpath(self._full(parts[:-1])), parts[-1])
+        if os.path.commonpath([self._real_root, resolved]) != self._real_root:
+            raise TransferError(f"{refusal}: {self.describe('/'.join(parts))} leads to {resolved}")
+        return resolved
+
+    def _make_dirs(self, real: str, path: str) -> None:
+        try:
+            os.makedirs(real, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise TransferError(
+                f"cannot create directory {self.describe(path)}: a file is in the way"
+            ) from exc
+        except OSError as exc:
+            raise TransferError(f"cannot create directory {self.describe(path)}: {exc.strerror}") from exc
+
+    def _open_writer(self, path: str, size: int, props: WriteProps) -> LocalWriter:
+        final = self._inside(path, whole=False)
+        if final == self._real_root:
+            raise TransferError(f"cannot write a file at the root of {self.describe()}")
+        parent, name = os.path.split(final)
+        self._make_dirs(parent, path.rpartition("/")[0])
+        if os.path.isdir(final) and not os.path.islink(final):
+            raise TransferError(f"cannot write {self.describe(path)}: a directory is in the way")
+        temp = os.path.join(parent, partial_name(name))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+        try:
+            fd = os.open(temp, flags, 0o666)
+        except OSError as exc:
+            raise TransferError(f"cannot write {self.describe(path)}: {exc.strerror}") from exc
+        try:
+            if size > 0:
+                os.ftruncate(fd, size)
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise TransferError(f"cannot write {self.describe(path)}: {exc.strerror}") from exc
+        return LocalWriter(fd=fd, temp=temp, final=final, props=props, fsync=self._fsync)
+
+    def _make_dir(self, path: str) -> None:
+        self._make_dirs(self._inside(path, whole=True), path)
+
+    def _delete(self, path: str) -> None:
+        real = self._inside(path, whole=False)
+        if real == self._real_root:
+            raise TransferError(f"refusing to delete the root {self.describe()}")
+        try:
+            st = os.lstat(real)
+            if stat_mode.S_ISDIR(st.st_mode):
+                os.rmdir(real)
+            else:
+                os.unlink(real)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFoundError(f"nothing to delete at {self.describe(path)}") from exc
+        except OSError as exc:
+            reason = "the directory is not empty" if exc.errno == errno.ENOTEMPTY else exc.strerror
+            raise TransferError(f"cannot delete {self.describe(path)}: {reason}") from exc
+
+
+def _object(path: str, st: os.stat_result) -> StoredObject | None:
+    """A listed object for a directory or regular file; ``None`` for anything else (devices,
+    sockets, pipes, unfollowed links), which transfers skip."""
+    if stat_mode.S_ISDIR(st.st_mode):
+        return StoredObject(path=path, is_dir=True, last_modified=mtime_of(st))
+    if stat_mode.S_ISREG(st.st_mode):
+        return StoredObject(path=path, is_dir=False, size=st.st_size, last_modified=mtime_of(st))
+    return None

@@ -1,0 +1,262 @@
+"""Copying one file or folder: overwrite rules, properties, bytes (streamed or server-side), MD5.
+
+Streamed copies read ahead a window of chunks concurrently, hash them in order (so the MD5 is
+computed while streaming, never by re-reading) and write them concurrently; every chunk holds
+its bytes in the job's :class:`ByteBudget` from read until written. Server-side copies ask the
+destination to pull each range from the source's URL. Downloads land under a temporary name and
+become visible only after the length and MD5 checks pass (the local writer renames on commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from shareferry.core.accounting import FileResult, Outcome
+from shareferry.core.backends.base import Writer
+from shareferry.core.engine.context import EngineContext
+from shareferry.core.engine.props import write_props
+from shareferry.core.engine.retry import with_retries
+from shareferry.core.errors import NotFoundError, TransferError
+from shareferry.core.objects import StoredObject
+from shareferry.core.options import CheckMd5, Overwrite
+from shareferry.core.planning.copy_plan import Transfer
+
+T = TypeVar("T")
+READ_AHEAD = 8  # chunks of one file in flight at once
+
+
+class Md5Mismatch(TransferError):
+    """The bytes that arrived do not hash to the source's stored MD5."""
+
+
+async def copy_one(ctx: EngineContext, transfer: Transfer) -> FileResult:
+    """Transfer one item; every failure becomes a FAILED result (credential errors propagate)."""
+    try:
+        if transfer.is_dir:
+            return await _copy_folder(ctx, transfer)
+        return await _copy_file(ctx, transfer)
+    except (TransferError, NotFoundError) as error:
+        return FileResult(
+            path=transfer.destination,
+            size=transfer.source.size,
+            outcome=Outcome.FAILED,
+            error=str(error),
+            is_dir=transfer.is_dir,
+        )
+
+
+async def _request(ctx: EngineContext, operation: Callable[[], Awaitable[T]]) -> T:
+    """One service call: holds a request slot per attempt and retries per the job's policy."""
+
+    async def attempt() -> T:
+        async with ctx.requests:
+            return await operation()
+
+    return await with_retries(
+        attempt,
+        policy=ctx.retry,
+        on_retry=lambda error, n, delay: ctx.log(f"retry {n} in {delay:.1f}s: {error}"),
+    )
+
+
+async def _copy_folder(ctx: EngineContext, transfer: Transfer) -> FileResult:
+    if ctx.options.dry_run:
+        return FileResult(transfer.destination, 0, Outcome.SKIPPED, is_dir=True, reason="dry-run")
+    source = transfer.source
+    smb_both = ctx.source.capabilities.smb and ctx.destination.capabilities.smb
+    if smb_both and (ctx.options.preserve_smb_info or ctx.options.preserve_smb_permissions):
+        stat = await _request(ctx, lambda: ctx.source.stat(source.path))
+        source = stat or source
+    permission = await _permission(ctx, source) if smb_both else None
+    props = write_props(
+        source,
+        source_is_local=ctx.source.kind == "local",
+        smb_both_sides=smb_both,
+        permission=permission,
+        options=ctx.options,
+    )
+    await _request(ctx, lambda: ctx.destination.make_dir(transfer.destination, props))
+    return FileResult(transfer.destination, 0, Outcome.COMPLETED, is_dir=True)
+
+
+async def _permission(ctx: EngineContext, source: StoredObject) -> str | None:
+    """The source's SDDL when ``--preserve-smb-permissions`` and the backend can read it."""
+    if not ctx.options.preserve_smb_permissions:
+        return None
+    if source.smb is not None and source.smb.permission:
+        return source.smb.permission
+    getter = getattr(ctx.source, "get_permission", None)
+    if getter is None:
+        return None
+    permission: str | None = await _request(ctx, lambda: getter(source.path))
+    return permission
+
+
+async def _skip_reason(ctx: EngineContext, transfer: Transfer) -> str | None:
+    """Why an existing destination file is kept, per ``--overwrite``; None to copy."""
+    policy = ctx.options.overwrite
+    if policy is Overwrite.TRUE:
+        return None
+    existing = await _request(ctx, lambda: ctx.destination.stat(transfer.destination))
+    if existing is None or existing.is_dir:
+        return None
+    if policy is Overwrite.FALSE:
+        return "exists at the destination (--overwrite=false)"
+    if policy is Overwrite.IF_SOURCE_NEWER:
+        newer = (
+            transfer.source.last_modified is not None
+            and existing.last_modified is not None
+            and transfer.source.last_modified > existing.last_modified
+        )
+        return None if newer else "destination is not older than the source (--overwrite=ifSourceNewer)"
+    if ctx.prompt is not None and await ctx.prompt(transfer.destination):
+        return None
+    return "kept at the prompt"
+
+
+async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
+    reason = await _skip_reason(ctx, transfer)
+    if reason is not None:
+        return FileResult(transfer.destination, transfer.source.size, Outcome.SKIPPED, reason=reason)
+    if ctx.options.dry_run:
+        return FileResult(transfer.destination, transfer.source.size, Outcome.SKIPPED, reason="dry-run")
+    source = transfer.source
+    source_is_local = ctx.source.kind == "local"
+    if not source_is_local and source.content is None:
+        stat = await _request(ctx, lambda: ctx.source.stat(transfer.source.path))
+        if stat is None:
+            raise NotFoundError(f"{ctx.source.describe(transfer.source.path)} no longer exists")
+        source = stat
+    smb_both = ctx.source.capabilities.smb and ctx.destination.capabilities.smb
+    permission = await _permission(ctx, source) if smb_both else None
+    props = write_props(
+        source,
+        source_is_local=source_is_local,
+        smb_both_sides=smb_both,
+        permission=permission,
+        options=ctx.options,
+    )
+    check = ctx.options.check_md5 if ctx.destination.kind == "local" else CheckMd5.NO_CHECK
+    url = ctx.source.source_url(source.path) if ctx.server_side else None
+    hash_bytes = url is None and (ctx.options.put_md5 or check is not CheckMd5.NO_CHECK)
+    writer = await _request(
+        ctx, lambda: ctx.destination.open_writer(transfer.destination, size=source.size, props=props)
+    )
+    try:
+        if url is not None:
+            await _server_side(ctx, writer, url, source.size)
+            digest = source.md5
+        else:
+            digest = await _streamed(ctx, writer, source, want_md5=hash_bytes)
+            if digest is None:
+                digest = source.md5
+        _verify_md5(ctx, transfer, source, digest if hash_bytes else None, check)
+        stored = digest if (ctx.options.put_md5 or url is not None or source.md5 is not None) else None
+        await _request(ctx, lambda: writer.commit(stored))
+    except BaseException:
+        await writer.abort()
+        raise
+    return FileResult(
+        transfer.destination, source.size, Outcome.COMPLETED, md5=digest.hex() if digest is not None else None
+    )
+
+
+def _verify_md5(
+    ctx: EngineContext, transfer: Transfer, source: StoredObject, computed: bytes | None, check: CheckMd5
+) -> None:
+    if check is CheckMd5.NO_CHECK or computed is None:
+        return
+    where = ctx.source.describe(transfer.source.path)
+    if source.md5 is None:
+        if check is CheckMd5.FAIL_IF_DIFFERENT_OR_MISSING:
+            raise Md5Mismatch(f"{where} has no stored MD5 (--check-md5=FailIfDifferentOrMissing)")
+        return
+    if computed != source.md5:
+        message = f"MD5 mismatch for {where}: stored {source.md5.hex()}, received {computed.hex()}"
+        if check is CheckMd5.LOG_ONLY:
+            ctx.log(message)
+            return
+        raise Md5Mismatch(message)
+
+
+async def _server_side(ctx: EngineContext, writer: Writer, url: str, size: int) -> None:
+    chunk = ctx.chunk_size
+
+    async def one(offset: int) -> None:
+        length = min(chunk, size - offset)
+        if ctx.limiter is not None:
+            await ctx.limiter.acquire(length)
+        await _request(ctx, lambda: writer.write_from_url(offset, url, offset, length))
+        ctx.accounting.progress(length)
+
+    async with asyncio.TaskGroup() as group:
+        for offset in range(0, size, chunk):
+            group.create_task(one(offset))
+
+
+class _Held:
+    """Budget held for one chunk, released exactly once."""
+
+    def __init__(self, ctx: EngineContext, nbytes: int) -> None:
+        self.ctx = ctx
+        self.nbytes = nbytes
+        self.released = False
+
+    async def release(self) -> None:
+        if not self.released:
+            self.released = True
+            await self.ctx.budget.give(self.nbytes)
+
+
+async def _streamed(
+    ctx: EngineContext, writer: Writer, source: StoredObject, *, want_md5: bool
+) -> bytes | None:
+    """Read ahead concurrently, hash in order, write concurrently; returns the MD5 when asked."""
+    hasher = hashlib.md5() if want_md5 else None
+    chunk = ctx.chunk_size
+    size = source.size
+    offsets = deque(range(0, size, chunk))
+    window: deque[tuple[int, _Held, asyncio.Task[bytes]]] = deque()
+    held: list[_Held] = []
+
+    async def read(offset: int, length: int) -> bytes:
+        data = await _request(ctx, lambda: ctx.source.read(source.path, offset, length))
+        if len(data) != length:
+            raise TransferError(
+                f"{ctx.source.describe(source.path)} changed while being copied "
+                f"(expected {length} bytes at offset {offset}, got {len(data)})"
+            )
+        return data
+
+    async def write(offset: int, data: bytes, hold: _Held) -> None:
+        try:
+            if ctx.limiter is not None:
+                await ctx.limiter.acquire(len(data))
+            await _request(ctx, lambda: writer.write(offset, data))
+            ctx.accounting.progress(len(data))
+        finally:
+            await hold.release()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            while offsets or window:
+                while offsets and len(window) < READ_AHEAD:
+                    offset = offsets.popleft()
+                    length = min(chunk, size - offset)
+                    hold = _Held(ctx, length)
+                    await ctx.budget.take(length)
+                    held.append(hold)
+                    window.append((offset, hold, group.create_task(read(offset, length))))
+                offset, hold, task = window.popleft()
+                data = await task
+                if hasher is not None:
+                    hasher.update(data)
+                group.create_task(write(offset, data, hold))
+    finally:
+        for hold in held:
+            await hold.release()
+    return hasher.digest() if hasher is not None else None

@@ -1,0 +1,27 @@
+"""The errors the core raises, each meant to be shown to a person as one clear line."""
+
+from __future__ import annotations
+
+
+class ShareFerryError(Exception):
+    """Base of every error the core raises on purpose (never for bugs)."""
+
+
+class UsageError(ShareFerryError):
+    """Bad input: a malformed URL, an unknown --from-to, an invalid date or pattern."""
+
+
+class CredentialError(ShareFerryError):
+    """No credential, or one the service refused (missing SAS, wrong key, expired token)."""
+
+
+class NotFoundError(ShareFerryError):
+    """The source (or a required destination container) does not exist."""
+
+
+class TransferError(ShareFerryError):
+    """One object failed to transfer after its retries; the job goes on with the others."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

@@ -1,0 +1,139 @@
+"""Public entry points of the core: ``run_copy`` (and ``make_share``), one job each.
+
+A job resolves its locations and credentials, opens the two backends, streams the plan into the
+engine and returns a :class:`JobSummary`. The CLI, the worker pods and the operator all call
+these; nothing here prints (subscribers and the ``log`` callback do).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from shareferry.core.accounting import Accounting, FileResult, Snapshot, Subscriber
+from shareferry.core.backends.factory import open_destination, open_source
+from shareferry.core.engine.context import EngineContext, Log, Prompt
+from shareferry.core.engine.scheduler import run_transfers
+from shareferry.core.errors import ShareFerryError
+from shareferry.core.filters import ObjectFilter
+from shareferry.core.locations import FromTo, resolve
+from shareferry.core.options import TransferOptions
+from shareferry.core.planning.copy_plan import plan_copy
+from shareferry.core.planning.shard import Shard
+from shareferry.core.redact import redact
+
+
+class JobStatus(StrEnum):
+    """AzCopy's final job states."""
+
+    COMPLETED = "Completed"
+    COMPLETED_WITH_ERRORS = "CompletedWithErrors"
+    COMPLETED_WITH_SKIPPED = "CompletedWithSkipped"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """One ``copy``: AzCopy-style source and destination strings, --from-to and options."""
+
+    source: str
+    destination: str
+    from_to: str | None = None
+    options: TransferOptions = field(default_factory=TransferOptions)
+
+
+@dataclass
+class JobSummary:
+    """How a job ended, with its counters and (a bounded list of) failed files."""
+
+    job_id: str
+    status: JobStatus
+    counters: Snapshot
+    from_to: FromTo | None = None
+    source: str = ""
+    destination: str = ""
+    error: str | None = None
+    failures: list[FileResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 only when nothing failed (skips are not failures)."""
+        return 0 if self.status in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_SKIPPED) else 1
+
+
+def final_status(counters: Snapshot, *, error: str | None, cancelled: bool = False) -> JobStatus:
+    if cancelled:
+        return JobStatus.CANCELLED
+    if error is not None:
+        return JobStatus.FAILED
+    if counters.files_failed:
+        succeeded = counters.files_completed + counters.folders_completed
+        return JobStatus.COMPLETED_WITH_ERRORS if succeeded or counters.files_skipped else JobStatus.FAILED
+    if counters.files_skipped:
+        return JobStatus.COMPLETED_WITH_SKIPPED
+    return JobStatus.COMPLETED
+
+
+async def run_copy(
+    request: CopyRequest,
+    *,
+    subscribers: Sequence[Subscriber] = (),
+    prompt: Prompt | None = None,
+    log: Log | None = None,
+    environ: Mapping[str, str] | None = None,
+    job_id: str | None = None,
+) -> JobSummary:
+    """Run one copy job to the end. Bad input and credential problems raise
+    :class:`ShareFerryError` before anything is touched; failures after that are in the summary."""
+    job_id = job_id or str(uuid.uuid4())
+    accounting = Accounting(subscribers=list(subscribers))
+    from_to, source_location, destination_location = resolve(
+        request.source, request.destination, request.from_to
+    )
+    options = request.options
+    object_filter = ObjectFilter.build(options.filters)
+    source = await open_source(source_location, environ=environ, options=options)
+    error: str | None = None
+    try:
+        destination = await open_destination(destination_location, environ=environ, options=options)
+        try:
+            ctx = EngineContext.create(
+                source=source.backend,
+                destination=destination.backend,
+                options=options,
+                accounting=accounting,
+                prompt=prompt,
+                log=log,
+            )
+            plan = plan_copy(
+                source.backend,
+                source.path,
+                destination=destination.backend,
+                destination_path=destination.path,
+                destination_is_dir_hint=destination.is_dir_hint,
+                recursive=options.recursive,
+                object_filter=object_filter,
+                shard=Shard(options.shard_index, options.shard_count) if options.shard_count > 1 else None,
+            )
+            try:
+                await run_transfers(ctx, plan)
+            except* ShareFerryError as group:
+                error = "; ".join(redact(str(e)) for e in group.exceptions)
+        finally:
+            await destination.backend.close()
+    finally:
+        await source.backend.close()
+    counters = accounting.snapshot()
+    return JobSummary(
+        job_id=job_id,
+        status=final_status(counters, error=error),
+        counters=counters,
+        from_to=from_to,
+        source=source_location.describe(),
+        destination=destination_location.describe(),
+        error=error,
+        failures=list(accounting.failures),
+    )

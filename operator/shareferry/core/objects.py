@@ -1,0 +1,69 @@
+"""Neutral descriptions of stored objects, as every backend reports them and the engine uses them.
+
+Paths are relative to a backend's root, ``/``-separated, never starting with ``/``; ``""`` is
+the root itself. A listing yields objects in *tree order*: depth first, the entries of each
+directory sorted by name (Python string order), a directory before its contents. Two listings in
+tree order can be merged like a march (sync builds on this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ContentHeaders:
+    """HTTP content headers stored with a file or blob."""
+
+    content_type: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+    content_disposition: str | None = None
+    cache_control: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmbInfo:
+    """SMB properties (Azure Files, and local files where the platform has them).
+
+    Times are ISO 8601 UTC with 7 fraction digits (``2024-05-01T10:20:30.1234567Z``) so they
+    round-trip exactly; ``attributes`` is Azure's ``ReadOnly | Archive`` form.
+    """
+
+    attributes: str | None = None
+    creation_time: str | None = None
+    last_write_time: str | None = None
+    permission: str | None = None  # SDDL; None when not asked for or not available
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """A file or directory as a listing or a stat reports it.
+
+    ``md5``, ``content``, ``metadata`` and ``smb`` may be missing from listings (a listing gives
+    names, sizes and times); :meth:`Backend.stat` fills what the backend knows.
+    """
+
+    path: str
+    is_dir: bool
+    size: int = 0
+    last_modified: datetime | None = None
+    md5: bytes | None = None
+    content: ContentHeaders | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    smb: SmbInfo | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteProps:
+    """What a writer stores with a new object besides its bytes."""
+
+    content: ContentHeaders = field(default_factory=ContentHeaders)
+    metadata: dict[str, str] = field(default_factory=dict)
+    smb: SmbInfo | None = None
+    last_modified: datetime | None = None  # local files: set the mtime to this
