@@ -8,17 +8,19 @@ these; nothing here prints (subscribers and the ``log`` callback do).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from shareferry.core.accounting import Accounting, FileResult, Snapshot, Subscriber
 from shareferry.core.backends.factory import open_destination, open_source
+from shareferry.core.backends.service import container_names
+from shareferry.core.credentials import resolve_credential
 from shareferry.core.engine.context import EngineContext, Log, Prompt
 from shareferry.core.engine.scheduler import run_transfers
-from shareferry.core.errors import ShareFerryError
+from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.filters import ObjectFilter
-from shareferry.core.locations import FromTo, resolve
+from shareferry.core.locations import FromTo, Location, resolve
 from shareferry.core.options import TransferOptions
 from shareferry.core.planning.copy_plan import plan_copy
 from shareferry.core.planning.shard import Shard
@@ -87,7 +89,12 @@ async def run_copy(
     job_id: str | None = None,
 ) -> JobSummary:
     """Run one copy job to the end. Bad input and credential problems raise
-    :class:`ShareFerryError` before anything is touched; failures after that are in the summary."""
+    :class:`ShareFerryError` before anything is touched; failures after that are in the summary.
+
+    An account-level source (no share or container in the URL) copies every share or container:
+    into same-named ones at an account-level destination (created when missing), or into
+    directories named after them otherwise.
+    """
     job_id = job_id or str(uuid.uuid4())
     accounting = Accounting(subscribers=list(subscribers))
     from_to, source_location, destination_location = resolve(
@@ -95,11 +102,79 @@ async def run_copy(
     )
     options = request.options
     object_filter = ObjectFilter.build(options.filters)
-    source = await open_source(source_location, environ=environ, options=options)
     error: str | None = None
+    try:
+        async for source, destination, create in _pairs(
+            source_location, destination_location, environ, options
+        ):
+            await _copy_pair(
+                source,
+                destination,
+                options,
+                object_filter,
+                accounting,
+                create_container=create,
+                prompt=prompt,
+                log=log,
+                environ=environ,
+            )
+    except* ShareFerryError as group:
+        error = "; ".join(redact(str(e)) for e in group.exceptions)
+    accounting.enumeration_done = True
+    counters = accounting.snapshot()
+    return JobSummary(
+        job_id=job_id,
+        status=final_status(counters, error=error),
+        counters=counters,
+        from_to=from_to,
+        source=source_location.describe(),
+        destination=destination_location.describe(),
+        error=error,
+        failures=list(accounting.failures),
+    )
+
+
+async def _pairs(
+    source: Location, destination: Location, environ: Mapping[str, str] | None, options: TransferOptions
+) -> AsyncIterator[tuple[Location, Location, bool]]:
+    """The (source, destination, create the destination container) triples a job copies: one,
+    or one per container of an account-level source."""
+    if source.kind == "local" or source.container is not None:
+        yield source, destination, False
+        return
+    if not options.recursive:
+        raise UsageError(f"{source.describe()} names a whole account: use --recursive")
+    credential = resolve_credential(source, environ=environ)
+    async for name in container_names(source, credential):
+        container_source = replace(source, container=name, path="", trailing_slash=False)
+        if destination.kind != "local" and destination.container is None:
+            yield container_source, replace(destination, container=name, path="", trailing_slash=True), True
+        else:
+            yield container_source, destination, False
+
+
+async def _copy_pair(
+    source_location: Location,
+    destination_location: Location,
+    options: TransferOptions,
+    object_filter: ObjectFilter,
+    accounting: Accounting,
+    *,
+    create_container: bool,
+    prompt: Prompt | None,
+    log: Log | None,
+    environ: Mapping[str, str] | None,
+) -> None:
+    source = await open_source(source_location, environ=environ, options=options)
     try:
         destination = await open_destination(destination_location, environ=environ, options=options)
         try:
+            if create_container and not options.dry_run:
+                create = getattr(destination.backend, "create_share", None) or getattr(
+                    destination.backend, "create_container", None
+                )
+                if create is not None:
+                    await (create(quota_gb=None) if destination_location.kind == "file" else create())
             ctx = EngineContext.create(
                 source=source.backend,
                 destination=destination.backend,
@@ -117,23 +192,10 @@ async def run_copy(
                 recursive=options.recursive,
                 object_filter=object_filter,
                 shard=Shard(options.shard_index, options.shard_count) if options.shard_count > 1 else None,
+                source_root_name=source_location.container if source_location.kind != "local" else None,
             )
-            try:
-                await run_transfers(ctx, plan)
-            except* ShareFerryError as group:
-                error = "; ".join(redact(str(e)) for e in group.exceptions)
+            await run_transfers(ctx, plan)
         finally:
             await destination.backend.close()
     finally:
         await source.backend.close()
-    counters = accounting.snapshot()
-    return JobSummary(
-        job_id=job_id,
-        status=final_status(counters, error=error),
-        counters=counters,
-        from_to=from_to,
-        source=source_location.describe(),
-        destination=destination_location.describe(),
-        error=error,
-        failures=list(accounting.failures),
-    )

@@ -37,7 +37,8 @@ class CheckMd5(StrEnum):
 @dataclass(frozen=True)
 class Filters:
     """AzCopy's filters. Patterns match the file name only; paths are relative to the source
-    root (a path or a prefix of one); regexes match the relative path."""
+    root and match whole segments (a file, or a directory and everything below it); regexes are
+    searched in the relative path. See :mod:`shareferry.core.filters` for the exact rules."""
 
     include_patterns: tuple[str, ...] = ()
     exclude_patterns: tuple[str, ...] = ()

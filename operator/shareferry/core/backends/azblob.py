@@ -60,7 +60,6 @@ CLOCK_SKEW = timedelta(minutes=15)
 #: Metadata that marks a zero-length blob as a directory (written by AzCopy and ADLS tools).
 FOLDER_MARKER = "hdi_isfolder"
 
-_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _CONNECTION_ERRORS = (
     ServiceRequestError,
     ServiceResponseError,
@@ -459,7 +458,7 @@ def raise_mapped(err: Exception, *, operation: str, where: str) -> NoReturn:
             raise CredentialError(
                 redact(f"{operation} {where}: the service refused the credential ({detail})")
             ) from None
-        if status is None or status in _RETRYABLE_STATUS:
+        if status is None or _retryable_status(status):
             raise BlobTransferError(
                 redact(f"{operation} {where}: {detail}"),
                 retryable=True,
@@ -470,6 +469,11 @@ def raise_mapped(err: Exception, *, operation: str, where: str) -> NoReturn:
     raise BlobTransferError(
         redact(f"{operation} {where}: connection failed ({kind}: {_first_line(err)})"), retryable=True
     ) from None
+
+
+def _retryable_status(status: int) -> bool:
+    """Timeouts, throttling and server errors; not 501 (an operation the service lacks)."""
+    return status in (408, 429) or (status >= 500 and status != 501)
 
 
 def _error_code(err: HttpResponseError) -> str:

@@ -279,13 +279,14 @@ class AzureFilesBackend:
         return entries
 
     async def read(self, path: str, offset: int, length: int) -> bytes:
-        """Bytes ``[offset, offset+length)``; short only at the end of the file."""
+        """Stored bytes ``[offset, offset+length)``, short only at the end of the file; never
+        decompressed, whatever the Content-Encoding (decompressing is the engine's choice)."""
         if length <= 0:
             return b""
         with self._errors("read", path):
             try:
                 downloader = await self._file(path).download_file(
-                    offset=offset, length=length, validate_content=False
+                    offset=offset, length=length, validate_content=False, decompress=False
                 )
             except HttpResponseError as exc:
                 if exc.status_code == 416:  # the range starts at or after the end

@@ -19,7 +19,7 @@ from shareferry.core.errors import UsageError
 from shareferry.core.locations import Location
 from shareferry.core.options import TransferOptions
 
-_WILDCARDS = set("*?[")
+_WILDCARDS = {"*"}  # the planner treats only * as a wildcard; ? and [ are literal name characters
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""Account-level listing: the shares or containers of an account, for account-to-account copies.
+
+Everything else the core does is rooted at one share or container (see :mod:`base`); this is
+the one place that addresses the account itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from azure.core.credentials import AzureSasCredential
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.fileshare.aio import ShareServiceClient
+
+from shareferry.core.credentials import Credential
+from shareferry.core.errors import CredentialError, TransferError
+from shareferry.core.locations import Location
+from shareferry.core.redact import redact
+
+
+def _sdk_credential(credential: Credential, account: str | None) -> Any:
+    if credential.sas:
+        return AzureSasCredential(credential.sas)
+    if credential.account_key:
+        return {"account_name": credential.account_name or account, "account_key": credential.account_key}
+    return credential.token_credential
+
+
+async def container_names(location: Location, credential: Credential) -> AsyncIterator[str]:
+    """Names of the account's shares (not snapshots) or containers, in the service's order."""
+    assert location.endpoint is not None
+    sdk_credential = _sdk_credential(credential, location.account)
+    try:
+        if location.kind == "file":
+            extra: dict[str, Any] = {"token_intent": "backup"} if credential.kind == "token" else {}
+            async with ShareServiceClient(location.endpoint, credential=sdk_credential, **extra) as files:
+                async for share in files.list_shares():
+                    yield share.name
+        else:
+            async with BlobServiceClient(location.endpoint, credential=sdk_credential) as blobs:
+                async for container in blobs.list_containers():
+                    yield container.name
+    except ClientAuthenticationError as exc:
+        raise CredentialError(
+            f"listing {location.describe()} was refused: {redact(str(exc).splitlines()[0])}"
+        ) from exc
+    except HttpResponseError as exc:
+        code = getattr(exc, "error_code", None) or ""
+        if exc.status_code == 403:
+            raise CredentialError(f"listing {location.describe()} was refused (403 {code})") from exc
+        raise TransferError(f"listing {location.describe()} failed: {exc.status_code} {code}") from exc
