@@ -28,7 +28,6 @@ from azure.storage.fileshare import ShareServiceClient, generate_file_sas
 from shareferry.core.backends.azblob import (
     MAX_BLOCK,
     AzureBlobBackend,
-    BlobTransferError,
     tree_order_level,
 )
 from shareferry.core.errors import CredentialError, NotFoundError, TransferError, UsageError
@@ -726,7 +725,7 @@ async def test_throttling_is_retryable_with_the_retry_after_hint() -> None:
         endpoint=f"http://127.0.0.1:{port}/devstoreaccount1", container="c", sas="sv=2024-01-01&sig=secret"
     )
     try:
-        with pytest.raises(BlobTransferError) as caught:
+        with pytest.raises(TransferError) as caught:
             await backend.read("f", 0, 10)
     finally:
         await backend.close()

@@ -22,6 +22,12 @@ class NotFoundError(ShareFerryError):
 class TransferError(ShareFerryError):
     """One object failed to transfer after its retries; the job goes on with the others."""
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the service asked to wait (Retry-After), if any
+
+
+class CopySourceError(TransferError):
+    """The destination service could not read a server-side copy's source (its URL, SAS or host:
+    ``CannotVerifyCopySource``). The engine then copies those bytes through this process."""

@@ -40,6 +40,7 @@ from azure.storage.blob.aio import BlobClient, BlobPrefix, BlobServiceClient
 
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.errors import (
+    CopySourceError,
     CredentialError,
     NotFoundError,
     ShareFerryError,
@@ -70,14 +71,6 @@ _CONNECTION_ERRORS = (
 #: One page of one directory level: ``(name as listed, object)`` pairs.
 ListedPage = list[tuple[str, StoredObject]]
 _SDK_PREFIX = re.compile(r"^Operation returned an invalid status '(.*)'$")
-
-
-class BlobTransferError(TransferError):
-    """A :class:`TransferError` that also carries the service's Retry-After hint (seconds)."""
-
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
-        super().__init__(message, retryable=retryable)
-        self.retry_after = retry_after
 
 
 class AzureBlobBackend:
@@ -448,8 +441,8 @@ def raise_mapped(err: Exception, *, operation: str, where: str) -> NoReturn:
         reason = _first_line(err)
         if reason:
             detail += f": {reason}"
-        if code == "CannotVerifyCopySource" and status == 404:
-            raise BlobTransferError(
+        if code == "CannotVerifyCopySource":
+            raise CopySourceError(
                 redact(f"{operation} {where}: the service could not read the copy source ({detail})")
             ) from None
         if isinstance(err, ResourceNotFoundError) or status == 404:
@@ -459,14 +452,14 @@ def raise_mapped(err: Exception, *, operation: str, where: str) -> NoReturn:
                 redact(f"{operation} {where}: the service refused the credential ({detail})")
             ) from None
         if status is None or _retryable_status(status):
-            raise BlobTransferError(
+            raise TransferError(
                 redact(f"{operation} {where}: {detail}"),
                 retryable=True,
                 retry_after=_retry_after(err),
             ) from None
-        raise BlobTransferError(redact(f"{operation} {where}: {detail}")) from None
+        raise TransferError(redact(f"{operation} {where}: {detail}")) from None
     kind = type(err).__name__
-    raise BlobTransferError(
+    raise TransferError(
         redact(f"{operation} {where}: connection failed ({kind}: {_first_line(err)})"), retryable=True
     ) from None
 

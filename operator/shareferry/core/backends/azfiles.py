@@ -45,7 +45,13 @@ from azure.storage.fileshare.aio import (
 )
 
 from shareferry.core.backends.base import BackendKind, Capabilities
-from shareferry.core.errors import CredentialError, NotFoundError, ShareFerryError, TransferError
+from shareferry.core.errors import (
+    CopySourceError,
+    CredentialError,
+    NotFoundError,
+    ShareFerryError,
+    TransferError,
+)
 from shareferry.core.objects import ContentHeaders, SmbInfo, StoredObject, WriteProps
 from shareferry.core.redact import redact
 
@@ -476,6 +482,8 @@ def translate_error(exc: BaseException, context: str) -> ShareFerryError | None:
         status = exc.status_code
         code = _code(exc)
         detail = f"{code or 'no error code'} (HTTP {status})" if status else (code or "no response")
+        if code == "CannotVerifyCopySource":
+            return CopySourceError(redact(f"{context}: the service could not read the copy source, {detail}"))
         if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
             return CredentialError(redact(f"{context}: access denied, {detail}: check the SAS, key or token"))
         if isinstance(exc, ResourceNotFoundError) or status == 404:
@@ -516,9 +524,7 @@ def account_from_endpoint(endpoint: str) -> str:
 
 
 def _retryable(message: str, retry_after: float | None) -> TransferError:
-    err = TransferError(message, retryable=True)
-    err.retry_after = retry_after  # type: ignore[attr-defined]
-    return err
+    return TransferError(message, retryable=True, retry_after=retry_after)
 
 
 def _response_headers(exc: HttpResponseError) -> Any:

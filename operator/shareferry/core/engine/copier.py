@@ -20,7 +20,7 @@ from shareferry.core.backends.base import Writer
 from shareferry.core.engine.context import EngineContext
 from shareferry.core.engine.props import write_props
 from shareferry.core.engine.retry import with_retries
-from shareferry.core.errors import NotFoundError, TransferError
+from shareferry.core.errors import CopySourceError, NotFoundError, TransferError
 from shareferry.core.objects import StoredObject
 from shareferry.core.options import CheckMd5, Overwrite
 from shareferry.core.planning.copy_plan import Transfer
@@ -148,7 +148,16 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
     )
     try:
         if url is not None:
-            await _server_side(ctx, writer, url, source.size)
+            try:
+                await _server_side(ctx, writer, url, source.size)
+            except* CopySourceError as refused:
+                ctx.log(
+                    f"server-side copy refused ({refused.exceptions[0]}); copying "
+                    f"{ctx.source.describe(source.path)} through this process instead"
+                )
+                url = None
+                hash_bytes = ctx.options.put_md5
+        if url is not None:
             digest = source.md5
         else:
             digest = await _streamed(ctx, writer, source, want_md5=hash_bytes)

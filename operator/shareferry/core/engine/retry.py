@@ -47,8 +47,7 @@ async def with_retries(
         except TransferError as error:
             if not error.retryable or attempt >= policy.attempts:
                 raise
-            retry_after = getattr(error, "retry_after", None)
-            delay = policy.delay(attempt, retry_after if isinstance(retry_after, int | float) else None)
+            delay = policy.delay(attempt, error.retry_after)
             if on_retry is not None:
                 on_retry(error, attempt + 1, delay)
             attempt += 1
