@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -21,7 +22,7 @@ from shareferry.core.engine.context import EngineContext
 from shareferry.core.engine.props import write_props
 from shareferry.core.engine.retry import with_retries
 from shareferry.core.errors import CopySourceError, NotFoundError, TransferError
-from shareferry.core.objects import StoredObject
+from shareferry.core.objects import StoredObject, WriteProps
 from shareferry.core.options import CheckMd5, Overwrite
 from shareferry.core.planning.copy_plan import Transfer
 
@@ -141,6 +142,8 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
         options=ctx.options,
     )
     check = ctx.options.check_md5 if ctx.destination.kind == "local" else CheckMd5.NO_CHECK
+    if ctx.options.decompress and ctx.destination.kind == "local" and _encoding(source) in _DECODERS:
+        return await _copy_decompressed(ctx, transfer, source, props, check)
     url = ctx.source.source_url(source.path) if ctx.server_side else None
     hash_bytes = url is None and (ctx.options.put_md5 or check is not CheckMd5.NO_CHECK)
     writer = await _request(
@@ -190,6 +193,72 @@ def _verify_md5(
             ctx.log(message)
             return
         raise Md5Mismatch(message)
+
+
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_COMPRESSED_SUFFIXES = (".gz", ".gzip", ".zz")
+
+
+def _encoding(source: StoredObject) -> str:
+    return ((source.content.content_encoding if source.content else None) or "").strip().lower()
+
+
+def decompressed_name(path: str) -> str:
+    """AzCopy's ``--decompress`` naming: ``.gz``, ``.gzip`` and ``.zz`` are dropped if present."""
+    head, _, name = path.rpartition("/")
+    for suffix in _COMPRESSED_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return f"{head}/{name}" if head else name
+
+
+async def _copy_decompressed(
+    ctx: EngineContext, transfer: Transfer, source: StoredObject, props: WriteProps, check: CheckMd5
+) -> FileResult:
+    """``--decompress``: inflate a gzip/deflate-encoded download while streaming it.
+
+    Reads are sequential (inflating is), the stored MD5 is checked against the compressed bytes
+    as they arrived, and no inflated piece is larger than one chunk, so a small file that inflates
+    enormously never needs more memory than that.
+    """
+    target = decompressed_name(transfer.destination)
+    inflater = zlib.decompressobj(_DECODERS[_encoding(source)])
+    hasher = hashlib.md5() if check is not CheckMd5.NO_CHECK else None
+    chunk = ctx.chunk_size
+    writer = await _request(ctx, lambda: ctx.destination.open_writer(target, size=0, props=props))
+    written = 0
+    try:
+        for offset in range(0, source.size, chunk):
+            length = min(chunk, source.size - offset)
+            data = await _request(ctx, lambda o=offset, n=length: ctx.source.read(source.path, o, n))  # type: ignore[misc]
+            if hasher is not None:
+                hasher.update(data)
+            pending = data
+            while pending:
+                try:
+                    piece = inflater.decompress(pending, chunk)
+                except zlib.error as exc:
+                    raise TransferError(
+                        f"{ctx.source.describe(source.path)} is not valid {_encoding(source)}: {exc}"
+                    ) from exc
+                pending = inflater.unconsumed_tail
+                if piece:
+                    await _request(ctx, lambda p=piece, at=written: writer.write(at, p))  # type: ignore[misc]
+                    written += len(piece)
+            ctx.accounting.progress(length)
+        tail = inflater.flush()
+        if tail:
+            await _request(ctx, lambda: writer.write(written, tail))
+            written += len(tail)
+        if not inflater.eof:
+            raise TransferError(f"{ctx.source.describe(source.path)} ends before its compressed stream does")
+        _verify_md5(ctx, transfer, source, hasher.digest() if hasher else None, check)
+        await _request(ctx, lambda: writer.commit(None))
+    except BaseException:
+        await writer.abort()
+        raise
+    return FileResult(target, written, Outcome.COMPLETED, md5=source.md5.hex() if source.md5 else None)
 
 
 async def _server_side(ctx: EngineContext, writer: Writer, url: str, size: int) -> None:
