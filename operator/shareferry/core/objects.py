@@ -67,3 +67,4 @@ class WriteProps:
     metadata: dict[str, str] = field(default_factory=dict)
     smb: SmbInfo | None = None
     last_modified: datetime | None = None  # local files: set the mtime to this
+    content_md5: bytes | None = None  # known before writing (small files): stored at creation

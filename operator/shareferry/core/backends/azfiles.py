@@ -344,7 +344,7 @@ class AzureFilesBackend:
                 file_last_write_time=smb.last_write_time if smb else None,
                 file_permission=permission,
                 permission_key=permission_key,
-                content_settings=_content_settings(props.content, None),
+                content_settings=_content_settings(props.content, props.content_md5),
                 metadata=dict(props.metadata),
             )
 
@@ -438,7 +438,9 @@ class AzureFilesBackend:
 @dataclass(eq=False)
 class AzureFileWriter:
     """Writes ranges in place (Azure Files cannot stage); :meth:`commit` sets the final headers,
-    Content-MD5 and SMB attributes and times (a put range moves the last-write time)."""
+    Content-MD5 and SMB attributes and times (a put range moves the last-write time), unless
+    everything was already given at creation (no SMB info, MD5 known up front): then a small
+    file costs two requests, Create File and one Put Range."""
 
     backend: AzureFilesBackend
     path: str
@@ -457,6 +459,8 @@ class AzureFileWriter:
 
     async def commit(self, md5: bytes | None) -> None:
         smb = self.props.smb
+        if smb is None and md5 == self.props.content_md5:
+            return  # the headers and MD5 went in with Create File: nothing left to set
         with self.backend._errors("set properties of", self.path):
             await self.client.set_http_headers(
                 _content_settings(self.props.content, md5),

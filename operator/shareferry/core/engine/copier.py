@@ -14,6 +14,7 @@ import hashlib
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from shareferry.core.accounting import FileResult, Outcome
@@ -21,7 +22,13 @@ from shareferry.core.backends.base import Writer
 from shareferry.core.engine.context import EngineContext
 from shareferry.core.engine.props import write_props
 from shareferry.core.engine.retry import with_retries
-from shareferry.core.errors import CopySourceError, NotFoundError, TransferError
+from shareferry.core.errors import (
+    CopySourceError,
+    CredentialError,
+    NotFoundError,
+    ShareFerryError,
+    TransferError,
+)
 from shareferry.core.objects import StoredObject, WriteProps
 from shareferry.core.options import CheckMd5, Overwrite
 from shareferry.core.planning.copy_plan import Transfer
@@ -146,6 +153,8 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
         return await _copy_decompressed(ctx, transfer, source, props, check)
     url = ctx.source.source_url(source.path) if ctx.server_side else None
     hash_bytes = url is None and (ctx.options.put_md5 or check is not CheckMd5.NO_CHECK)
+    if url is None and 0 < source.size <= ctx.chunk_size:
+        return await _copy_small(ctx, transfer, source, props, check, hash_bytes=hash_bytes)
     writer = await _request(
         ctx, lambda: ctx.destination.open_writer(transfer.destination, size=source.size, props=props)
     )
@@ -175,6 +184,48 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
     return FileResult(
         transfer.destination, source.size, Outcome.COMPLETED, md5=digest.hex() if digest is not None else None
     )
+
+
+async def _copy_small(
+    ctx: EngineContext,
+    transfer: Transfer,
+    source: StoredObject,
+    props: WriteProps,
+    check: CheckMd5,
+    *,
+    hash_bytes: bool,
+) -> FileResult:
+    """A file of one chunk: read and check it before touching the destination, so its MD5 is
+    known when the destination object is created (one request fewer on Azure Files, and a bad
+    download never creates anything)."""
+    size = source.size
+    await ctx.budget.take(size)
+    try:
+        data = await _request(ctx, lambda: ctx.source.read(source.path, 0, size))
+        if len(data) != size:
+            raise TransferError(
+                f"{ctx.source.describe(source.path)} changed while being copied "
+                f"(expected {size} bytes, got {len(data)})"
+            )
+        digest = hashlib.md5(data).digest() if hash_bytes else source.md5
+        _verify_md5(ctx, transfer, source, digest if hash_bytes else None, check)
+        stored = digest if (ctx.options.put_md5 or source.md5 is not None) else None
+        props = replace(props, content_md5=stored)
+        writer = await _request(
+            ctx, lambda: ctx.destination.open_writer(transfer.destination, size=size, props=props)
+        )
+        try:
+            if ctx.limiter is not None:
+                await ctx.limiter.acquire(size)
+            await _request(ctx, lambda: writer.write(0, data))
+            ctx.accounting.progress(size)
+            await _request(ctx, lambda: writer.commit(stored))
+        except BaseException:
+            await writer.abort()
+            raise
+    finally:
+        await ctx.budget.give(size)
+    return FileResult(transfer.destination, size, Outcome.COMPLETED, md5=digest.hex() if digest else None)
 
 
 def _verify_md5(
@@ -271,9 +322,12 @@ async def _server_side(ctx: EngineContext, writer: Writer, url: str, size: int) 
         await _request(ctx, lambda: writer.write_from_url(offset, url, offset, length))
         ctx.accounting.progress(length)
 
-    async with asyncio.TaskGroup() as group:
-        for offset in range(0, size, chunk):
-            group.create_task(one(offset))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for offset in range(0, size, chunk):
+                group.create_task(one(offset))
+    except BaseExceptionGroup as failed:
+        raise _one_error(failed) from None
 
 
 class _Held:
@@ -298,8 +352,7 @@ async def _streamed(
     chunk = ctx.chunk_size
     size = source.size
     offsets = deque(range(0, size, chunk))
-    window: deque[tuple[int, _Held, asyncio.Task[bytes]]] = deque()
-    held: list[_Held] = []
+    window: deque[tuple[int, _Held, asyncio.Task[bytes]]] = deque()  # read, not yet writing
 
     async def read(offset: int, length: int) -> bytes:
         data = await _request(ctx, lambda: ctx.source.read(source.path, offset, length))
@@ -323,18 +376,43 @@ async def _streamed(
         async with asyncio.TaskGroup() as group:
             while offsets or window:
                 while offsets and len(window) < READ_AHEAD:
+                    length = min(chunk, size - offsets[0])
+                    # Wait for budget only with an empty window: chunks held in the window are
+                    # released only by this loop, so waiting with them could wait for ever.
+                    if window and not ctx.budget.try_take(length):
+                        break
+                    if not window:
+                        await ctx.budget.take(length)
                     offset = offsets.popleft()
-                    length = min(chunk, size - offset)
-                    hold = _Held(ctx, length)
-                    await ctx.budget.take(length)
-                    held.append(hold)
-                    window.append((offset, hold, group.create_task(read(offset, length))))
-                offset, hold, task = window.popleft()
+                    window.append((offset, _Held(ctx, length), group.create_task(read(offset, length))))
+                offset, hold, task = window[0]
                 data = await task
                 if hasher is not None:
                     hasher.update(data)
-                group.create_task(write(offset, data, hold))
+                group.create_task(write(offset, data, hold))  # the write releases the hold
+                window.popleft()
+    except BaseExceptionGroup as failed:
+        raise _one_error(failed) from None
     finally:
-        for hold in held:
+        for _offset, hold, _task in window:
             await hold.release()
     return hasher.digest() if hasher is not None else None
+
+
+def _one_error(failed: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error to report for a file whose concurrent requests failed: a credential error
+    first (it stops the job), else the first of the core's errors. A group holding anything
+    else (a bug) is kept whole, so bugs are never disguised as failed transfers."""
+    leaves: list[BaseException] = []
+
+    def collect(group: BaseExceptionGroup[BaseException]) -> None:
+        for error in group.exceptions:
+            if isinstance(error, BaseExceptionGroup):
+                collect(error)
+            else:
+                leaves.append(error)
+
+    collect(failed)
+    if not leaves or not all(isinstance(error, ShareFerryError) for error in leaves):
+        return failed
+    return next((error for error in leaves if isinstance(error, CredentialError)), leaves[0])
