@@ -16,7 +16,8 @@ from shareferry.core.accounting import Accounting, FileResult, Snapshot, Subscri
 from shareferry.core.backends.factory import open_destination, open_source
 from shareferry.core.backends.service import container_names
 from shareferry.core.credentials import resolve_credential
-from shareferry.core.engine.context import EngineContext, Log, Prompt
+from shareferry.core.engine.context import EngineContext, Log, Prompt, buffer_bytes_from_env
+from shareferry.core.engine.limits import ByteBudget
 from shareferry.core.engine.scheduler import run_transfers
 from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.filters import ObjectFilter
@@ -59,6 +60,9 @@ class JobSummary:
     destination: str = ""
     error: str | None = None
     failures: list[FileResult] = field(default_factory=list)
+    #: The most bytes held in chunk buffers at once: at most the job's buffer cap
+    #: (``SHAREFERRY_BUFFER_MB``), unless a single chunk is larger than the cap.
+    peak_buffer_bytes: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -90,6 +94,8 @@ async def run_copy(
 ) -> JobSummary:
     """Run one copy job to the end. Bad input and credential problems raise
     :class:`ShareFerryError` before anything is touched; failures after that are in the summary.
+    ``environ`` (default ``os.environ``) supplies the credentials and ``SHAREFERRY_BUFFER_MB``,
+    the cap on chunk buffers held at once (see :mod:`shareferry.core.engine.context`).
 
     An account-level source (no share or container in the URL) copies every share or container:
     into same-named ones at an account-level destination (created when missing), or into
@@ -102,6 +108,7 @@ async def run_copy(
     )
     options = request.options
     object_filter = ObjectFilter.build(options.filters)
+    budget = ByteBudget(buffer_bytes_from_env(environ))
     error: str | None = None
     try:
         async for source, destination, create in _pairs(
@@ -114,6 +121,7 @@ async def run_copy(
                 object_filter,
                 accounting,
                 create_container=create,
+                budget=budget,
                 prompt=prompt,
                 log=log,
                 environ=environ,
@@ -131,6 +139,7 @@ async def run_copy(
         destination=destination_location.describe(),
         error=error,
         failures=list(accounting.failures),
+        peak_buffer_bytes=budget.peak,
     )
 
 
@@ -161,6 +170,7 @@ async def _copy_pair(
     accounting: Accounting,
     *,
     create_container: bool,
+    budget: ByteBudget,
     prompt: Prompt | None,
     log: Log | None,
     environ: Mapping[str, str] | None,
@@ -182,6 +192,7 @@ async def _copy_pair(
                 accounting=accounting,
                 prompt=prompt,
                 log=log,
+                budget=budget,
             )
             plan = plan_copy(
                 source.backend,

@@ -1,19 +1,30 @@
-"""The shared state of one running job that every transfer task reads."""
+"""The shared state of one running job that every transfer task reads.
+
+Memory: chunk buffers held at once are capped by one :class:`ByteBudget` per job, 256 MiB unless
+the environment variable ``SHAREFERRY_BUFFER_MB`` says otherwise (a whole number of MiB, 1 to
+1048576; see :func:`buffer_bytes_from_env`). A budget smaller than one chunk still lets one chunk
+through at a time, so the real floor is the chunk size (``--block-size-mb``, at most 4 MiB
+towards Azure Files).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from shareferry.core.accounting import Accounting
 from shareferry.core.backends.base import Backend
 from shareferry.core.engine.limits import ByteBudget, RateLimiter
 from shareferry.core.engine.retry import RetryPolicy
-from shareferry.core.options import TransferOptions
+from shareferry.core.errors import UsageError
+from shareferry.core.options import MIB, TransferOptions
 
 #: Default cap on bytes held in chunk buffers at once (``SHAREFERRY_BUFFER_MB`` overrides it).
-DEFAULT_BUFFER_BYTES = 256 * 1024 * 1024
+DEFAULT_BUFFER_BYTES = 256 * MIB
+BUFFER_ENV = "SHAREFERRY_BUFFER_MB"
+MAX_BUFFER_MB = 1024 * 1024  # 1 TiB: anything above is surely a typo
 
 Prompt = Callable[[str], Awaitable[bool]]
 Log = Callable[[str], None]
@@ -21,6 +32,22 @@ Log = Callable[[str], None]
 
 def _no_log(_message: str) -> None:
     return None
+
+
+def buffer_bytes_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """The chunk-buffer cap in bytes: ``SHAREFERRY_BUFFER_MB`` (MiB) from ``environ`` (default
+    ``os.environ``), or :data:`DEFAULT_BUFFER_BYTES` when unset or blank. :class:`UsageError`
+    for anything but a whole number from 1 to :data:`MAX_BUFFER_MB`."""
+    text = (os.environ if environ is None else environ).get(BUFFER_ENV, "").strip()
+    if not text:
+        return DEFAULT_BUFFER_BYTES
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise UsageError(f"{BUFFER_ENV}={text!r} is not a whole number of MiB") from exc
+    if not 1 <= value <= MAX_BUFFER_MB:
+        raise UsageError(f"{BUFFER_ENV} must be 1 to {MAX_BUFFER_MB} (MiB), got {value}")
+    return value * MIB
 
 
 @dataclass
@@ -49,7 +76,10 @@ class EngineContext:
         prompt: Prompt | None = None,
         log: Log | None = None,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        budget: ByteBudget | None = None,
     ) -> EngineContext:
+        """A context with a new :class:`ByteBudget` of ``buffer_bytes``, or ``budget`` when
+        several contexts of one job (one per container of an account copy) share one cap."""
         return cls(
             source=source,
             destination=destination,
@@ -57,7 +87,7 @@ class EngineContext:
             accounting=accounting,
             retry=RetryPolicy(attempts=options.max_retries),
             requests=asyncio.Semaphore(options.concurrency),
-            budget=ByteBudget(buffer_bytes),
+            budget=budget if budget is not None else ByteBudget(buffer_bytes),
             limiter=RateLimiter.from_mbps(options.cap_mbps),
             prompt=prompt,
             log=log or _no_log,

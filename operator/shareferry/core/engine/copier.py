@@ -35,6 +35,10 @@ from shareferry.core.planning.copy_plan import Transfer
 
 T = TypeVar("T")
 READ_AHEAD = 8  # chunks of one file in flight at once
+#: What a dry run logs for each file or folder it would copy, in AzCopy's words:
+#: ``DRYRUN: copy <source> to <destination>`` (both printable, never with a SAS).
+DRY_RUN_PREFIX = "DRYRUN: copy "
+DRY_RUN_SEPARATOR = " to "
 
 
 class Md5Mismatch(TransferError):
@@ -44,6 +48,7 @@ class Md5Mismatch(TransferError):
 async def copy_one(ctx: EngineContext, transfer: Transfer) -> FileResult:
     """Transfer one item; every failure becomes a FAILED result (credential errors propagate)."""
     try:
+        _refuse_climbing(ctx, transfer)
         if transfer.is_dir:
             return await _copy_folder(ctx, transfer)
         return await _copy_file(ctx, transfer)
@@ -54,6 +59,20 @@ async def copy_one(ctx: EngineContext, transfer: Transfer) -> FileResult:
             outcome=Outcome.FAILED,
             error=str(error),
             is_dir=transfer.is_dir,
+        )
+
+
+def _refuse_climbing(ctx: EngineContext, transfer: Transfer) -> None:
+    """Refuse a destination path with a ``..`` segment before anything is read or written.
+
+    Blob names are free text, so a listing can hand out ``../x`` or ``a/../../x``; such a name
+    would climb out of where the destination puts it (or, through URL normalisation, address
+    another object). The local backend refuses them too; checking here gives every pair the same
+    clear message and costs no download."""
+    if ".." in transfer.destination.split("/"):
+        raise TransferError(
+            f"refusing to copy {ctx.source.describe(transfer.source.path)}: the '..' in its name "
+            f"would lead outside the destination ({ctx.destination.describe(transfer.destination)})"
         )
 
 
@@ -71,8 +90,15 @@ async def _request(ctx: EngineContext, operation: Callable[[], Awaitable[T]]) ->
     )
 
 
+def _log_dry_run(ctx: EngineContext, transfer: Transfer) -> None:
+    source = ctx.source.describe(transfer.source.path)
+    destination = ctx.destination.describe(transfer.destination)
+    ctx.log(f"{DRY_RUN_PREFIX}{source}{DRY_RUN_SEPARATOR}{destination}")
+
+
 async def _copy_folder(ctx: EngineContext, transfer: Transfer) -> FileResult:
     if ctx.options.dry_run:
+        _log_dry_run(ctx, transfer)
         return FileResult(transfer.destination, 0, Outcome.SKIPPED, is_dir=True, reason="dry-run")
     source = transfer.source
     smb_both = ctx.source.capabilities.smb and ctx.destination.capabilities.smb
@@ -131,6 +157,7 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
     if reason is not None:
         return FileResult(transfer.destination, transfer.source.size, Outcome.SKIPPED, reason=reason)
     if ctx.options.dry_run:
+        _log_dry_run(ctx, transfer)
         return FileResult(transfer.destination, transfer.source.size, Outcome.SKIPPED, reason="dry-run")
     source = transfer.source
     source_is_local = ctx.source.kind == "local"
