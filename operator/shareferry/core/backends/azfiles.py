@@ -13,6 +13,7 @@ listing XML; the SDK's datetimes keep only microseconds), so they round-trip exa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import logging
@@ -142,6 +143,7 @@ class AzureFilesBackend:
         self._service = ShareServiceClient(account_url=self.endpoint, credential=credential, **options)
         self._share: ShareClient = self._service.get_share_client(share, snapshot=snapshot)
         self._permission_keys: dict[str, str] = {}
+        self._parent_chains: dict[str, asyncio.Future[None]] = {}
 
     # ---- naming ------------------------------------------------------------------------------
 
@@ -371,8 +373,21 @@ class AzureFilesBackend:
         return None, key
 
     async def _make_parents(self, path: str) -> None:
-        """Create every directory above ``path`` (the root's own chain included), top down."""
-        parts = self._full(path).split("/")[:-1]
+        """Create every directory above ``path`` (the root's own chain included), top down.
+
+        Files landing in the same new directory at once share one creation instead of racing
+        (each would otherwise send the whole chain after its own ParentNotFound)."""
+        parent = self._full(path).rpartition("/")[0]
+        if not parent:
+            return
+        task = self._parent_chains.get(parent)
+        if task is None or (task.done() and task.exception() is not None):
+            task = asyncio.ensure_future(self._create_chain(parent))
+            self._parent_chains[parent] = task
+        await asyncio.shield(task)
+
+    async def _create_chain(self, directory: str) -> None:
+        parts = directory.split("/")
         for depth in range(1, len(parts) + 1):
             await _create_directory(self._share.get_directory_client("/".join(parts[:depth])), {})
 
