@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from shareferry import __version__
-from shareferry.cli import emulator_cmd
+from shareferry.cli import copy_cmd, emulator_cmd, make_cmd
+from shareferry.cli.transfer_flags import CommandParser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move data in and out of Azure Files and Blob, the way AzCopy does, from Kubernetes.",
     )
     parser.add_argument("--version", action="version", version=f"shareferry {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
+    copy_cmd.register(commands)
+    make_cmd.register(commands)
     emulator_cmd.register(commands)
     return parser
 

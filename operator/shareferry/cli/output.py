@@ -1,0 +1,560 @@
+"""What a transfer command prints: a live progress line, AzCopy's summary, JSON lines, a report.
+
+Every output is a progress subscriber (``on_queued`` / ``on_progress`` / ``on_done``) that keeps
+its own :class:`Tally`, plus the calls the command makes around the job: :meth:`started`,
+:meth:`message` (the core's log lines), :meth:`tick` (every :attr:`tick_seconds` while the job
+runs), :meth:`finished` and :meth:`fatal`. Nothing is printed unredacted.
+
+* :class:`TextOutput`: on a terminal a single line redrawn at most twice a second (percent,
+  files done / failed / skipped of those enumerated so far, ``+`` while still enumerating,
+  bytes, MiB/s, ETA); then AzCopy's ``Job <id> summary`` block. ``DRYRUN:`` lines go to stdout;
+  other core messages (retries, MD5 mismatches under LogOnly, fallbacks: all warnings) go to
+  stderr as ``WARNING: ...``; up to :data:`MAX_FAILED_LINES` failures are listed as
+  ``FAILED: <path>: <error>``.
+* :class:`JsonOutput`: AzCopy's ``--output-type json`` lines, ``{"TimeStamp", "MessageType",
+  "MessageContent", "PromptDetails"}``: ``Init`` at the start, ``Progress`` at most every 2 s,
+  ``EndOfJob`` at the end, ``Dryrun`` per file of a dry run, ``Info`` for core messages
+  (``WARNING: ...``), ``Error`` for a fatal error. ``Progress`` and ``EndOfJob`` carry AzCopy's
+  ListJobSummaryResponse as a JSON-encoded string, counters as decimal strings (AzCopy encodes
+  them with ``,string``).
+* :class:`ReportWriter`: ``--report FILE``, one JSON object per file or folder as it finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from shareferry.core.accounting import FileResult, Outcome
+from shareferry.core.engine.copier import DRY_RUN_PREFIX, DRY_RUN_SEPARATOR
+from shareferry.core.redact import redact
+
+if TYPE_CHECKING:
+    from shareferry.core.jobs import JobSummary
+
+MIB = 1024 * 1024
+MAX_FAILED_LINES = 20
+#: Failed and skipped transfers listed in a JSON summary (AzCopy lists all; a bound keeps a
+#: job of millions of skips from building a message of gigabytes).
+MAX_LISTED_TRANSFERS = 1000
+LIVE_TICK_SECONDS = 0.5
+JSON_TICK_SECONDS = 2.0
+
+Clock = Callable[[], float]
+Now = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- counting --------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """The job's counters as the events tell them, with files and folders apart (AzCopy reports
+    them apart) and the bytes of files that settled without transferring (skipped, failed)."""
+
+    clock: Clock = time.monotonic
+    started: float = 0.0
+    files_enumerated: int = 0
+    bytes_enumerated: int = 0
+    bytes_transferred: int = 0
+    bytes_settled: int = 0
+    files_completed: int = 0
+    files_failed: int = 0
+    files_skipped: int = 0
+    folders_completed: int = 0
+    folders_failed: int = 0
+    folders_skipped: int = 0
+    enumeration_done: bool = False
+    failed: list[FileResult] = field(default_factory=list)
+    skipped: list[FileResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def on_queued(self, path: str, size: int) -> None:
+        self.files_enumerated += 1
+        self.bytes_enumerated += size
+
+    def on_progress(self, nbytes: int) -> None:
+        self.bytes_transferred += nbytes
+
+    def on_enumerated(self) -> None:
+        self.enumeration_done = True
+
+    def on_done(self, result: FileResult) -> None:
+        if result.outcome is Outcome.COMPLETED:
+            if result.is_dir:
+                self.folders_completed += 1
+            else:
+                self.files_completed += 1
+            return
+        if not result.is_dir:
+            self.bytes_settled += result.size
+        if result.outcome is Outcome.FAILED:
+            if result.is_dir:
+                self.folders_failed += 1
+            else:
+                self.files_failed += 1
+            if len(self.failed) < MAX_LISTED_TRANSFERS:
+                self.failed.append(result)
+        else:
+            if result.is_dir:
+                self.folders_skipped += 1
+            else:
+                self.files_skipped += 1
+            if len(self.skipped) < MAX_LISTED_TRANSFERS:
+                self.skipped.append(result)
+
+    # derived ------------------------------------------------------------------------------
+
+    @property
+    def files_settled(self) -> int:
+        return self.files_completed + self.files_failed + self.files_skipped
+
+    @property
+    def folders(self) -> int:
+        return self.folders_completed + self.folders_failed + self.folders_skipped
+
+    @property
+    def file_transfers(self) -> int:
+        return max(self.files_enumerated, self.files_settled)
+
+    @property
+    def elapsed(self) -> float:
+        return max(0.0, self.clock() - self.started)
+
+    @property
+    def throughput(self) -> float:
+        """Bytes per second since the start."""
+        elapsed = self.elapsed
+        return self.bytes_transferred / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def percent(self) -> float:
+        """How much of what is known is settled: by bytes, or by files when there are none."""
+        if self.bytes_enumerated > 0:
+            done = self.bytes_transferred + self.bytes_settled
+            return min(100.0, 100.0 * done / self.bytes_enumerated)
+        if self.files_enumerated > 0:
+            return min(100.0, 100.0 * self.files_settled / self.files_enumerated)
+        return 100.0 if self.enumeration_done else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the average rate; None until enumeration is over or nothing moved."""
+        rate = self.throughput
+        if not self.enumeration_done or rate <= 0:
+            return None
+        left = self.bytes_enumerated - self.bytes_transferred - self.bytes_settled
+        return max(0.0, left / rate)
+
+
+# ---- formatting (pure) -----------------------------------------------------------------------
+
+
+def human_bytes(count: float) -> str:
+    """``1536`` -> ``1.5 KiB``; binary units, as the throughput is in MiB/s."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    value = float(count)
+    for unit in units:
+        if abs(value) < 1024 or unit == units[-1]:
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    """``75`` -> ``0:01:15``."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def progress_line(tally: Tally) -> str:
+    """The live line: ``42.0 %, 10 Done, 1 Failed, 2 Skipped, 30+ Total, 12.0 MiB, 3.1 MiB/s, ETA 0:00:07``."""
+    total = f"{tally.file_transfers}{'' if tally.enumeration_done else '+'}"
+    eta = tally.eta_seconds
+    return (
+        f"{tally.percent:.1f} %, {tally.files_completed} Done, {tally.files_failed} Failed, "
+        f"{tally.files_skipped} Skipped, {total} Total, {human_bytes(tally.bytes_transferred)}, "
+        f"{tally.throughput / MIB:.1f} MiB/s, ETA {human_duration(eta) if eta is not None else '--'}"
+    )
+
+
+def summary_text(summary: JobSummary, tally: Tally) -> str:
+    """AzCopy's end-of-job block, counted from ``summary`` with the folder split of ``tally``."""
+    counters = summary.counters
+    files_failed = max(0, counters.files_failed - tally.folders_failed)
+    files_skipped = max(0, counters.files_skipped - tally.folders_skipped)
+    file_transfers = max(counters.files_enumerated, counters.files_completed + files_failed + files_skipped)
+    folders = counters.folders_completed + tally.folders_failed + tally.folders_skipped
+    lines = [
+        f"Job {summary.job_id} summary",
+        f"Elapsed Time (Minutes): {counters.elapsed / 60:.4f}",
+        f"Number of File Transfers: {file_transfers}",
+        f"Number of Folder Property Transfers: {folders}",
+        "Number of Symlink Transfers: 0",
+        f"Total Number of Transfers: {file_transfers + folders}",
+        f"Number of File Transfers Completed: {counters.files_completed}",
+        f"Number of Folder Transfers Completed: {counters.folders_completed}",
+        f"Number of File Transfers Failed: {files_failed}",
+        f"Number of Folder Transfers Failed: {tally.folders_failed}",
+        f"Number of File Transfers Skipped: {files_skipped}",
+        f"Number of Folder Transfers Skipped: {tally.folders_skipped}",
+        f"TotalBytesTransferred: {counters.bytes_transferred}",
+        f"Final Job Status: {summary.status.value}",
+    ]
+    return "\n".join(lines)
+
+
+def failure_lines(
+    failures: list[FileResult], total_failed: int, *, limit: int = MAX_FAILED_LINES
+) -> list[str]:
+    """``FAILED: <path>: <error>`` for the first ``limit`` failures, and how many more there are."""
+    lines = [redact(f"FAILED: {result.path}: {result.error or 'failed'}") for result in failures[:limit]]
+    more = total_failed - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more failed")
+    return lines
+
+
+def split_dry_run(message: str) -> tuple[str, str] | None:
+    """``(source, destination)`` of a ``DRYRUN: copy SRC to DST`` line; None for other lines.
+    One side is a URL (no spaces: percent-encoded), so the split is at the first `` to `` after
+    a URL source, else at the last one."""
+    if not message.startswith(DRY_RUN_PREFIX):
+        return None
+    rest = message[len(DRY_RUN_PREFIX) :]
+    if DRY_RUN_SEPARATOR not in rest:
+        return None
+    if rest.startswith(("http://", "https://")):
+        source, _, destination = rest.partition(DRY_RUN_SEPARATOR)
+    else:
+        source, _, destination = rest.rpartition(DRY_RUN_SEPARATOR)
+    return source, destination
+
+
+# ---- AzCopy's JSON shapes --------------------------------------------------------------------
+
+_COMPACT = (",", ":")
+_NO_PROMPT: dict[str, Any] = {"PromptType": "", "ResponseOptions": None, "PromptTarget": ""}
+_TRANSFER_STATUS = {Outcome.FAILED: "Failed", Outcome.SKIPPED: "SkippedEntityAlreadyExists"}
+
+
+def json_line(message_type: str, content: str, *, now: datetime, prompt: dict[str, Any] | None = None) -> str:
+    """One line of AzCopy's JSON output; ``content`` is a plain string (often itself JSON)."""
+    return json.dumps(
+        {
+            "TimeStamp": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "MessageType": message_type,
+            "MessageContent": redact(content),
+            "PromptDetails": prompt if prompt is not None else _NO_PROMPT,
+        },
+        ensure_ascii=False,
+        separators=_COMPACT,
+    )
+
+
+def _transfer_detail(result: FileResult) -> dict[str, Any]:
+    return {
+        "Src": "",
+        "Dst": result.path,
+        "IsFolderProperties": result.is_dir,
+        "TransferStatus": _TRANSFER_STATUS.get(result.outcome, "Success"),
+        "TransferSize": result.size,
+        "ErrorCode": "0",
+    }
+
+
+def _percent_text(value: float) -> str:
+    return f"{round(value, 4):g}"
+
+
+def job_summary_content(
+    tally: Tally, *, job_id: str, status: str, error: str | None, complete: bool
+) -> dict[str, Any]:
+    """AzCopy's ListJobSummaryResponse for the counters in ``tally``."""
+    folders = tally.folders
+    transfers_total = tally.file_transfers + folders
+    return {
+        "ErrorMsg": redact(error or ""),
+        "JobID": job_id,
+        "ActiveConnections": "0",
+        "CompleteJobOrdered": complete,
+        "JobStatus": status,
+        "TotalTransfers": str(transfers_total),
+        "FileTransfers": str(tally.file_transfers),
+        "FolderPropertyTransfers": str(folders),
+        "SymlinkTransfers": "0",
+        "FoldersCompleted": str(tally.folders_completed),
+        "TransfersCompleted": str(tally.files_completed + tally.folders_completed),
+        "FoldersFailed": str(tally.folders_failed),
+        "TransfersFailed": str(tally.files_failed + tally.folders_failed),
+        "FoldersSkipped": str(tally.folders_skipped),
+        "TransfersSkipped": str(tally.files_skipped + tally.folders_skipped),
+        "BytesOverWire": str(tally.bytes_transferred),
+        "TotalBytesTransferred": str(tally.bytes_transferred),
+        "TotalBytesEnumerated": str(tally.bytes_enumerated),
+        "TotalBytesExpected": str(tally.bytes_enumerated),
+        "PercentComplete": _percent_text(tally.percent),
+        "AverageIOPS": "0",
+        "AverageE2EMilliseconds": "0",
+        "ServerBusyPercentage": "0",
+        "NetworkErrorPercentage": "0",
+        "FailedTransfers": [_transfer_detail(r) for r in tally.failed] or None,
+        "SkippedTransfers": [_transfer_detail(r) for r in tally.skipped] or None,
+        "PerfConstraint": 0,
+        "PerformanceAdvice": [],
+        "IsCleanupJob": False,
+    }
+
+
+# ---- outputs ---------------------------------------------------------------------------------
+
+
+class JobOutput(Protocol):
+    """What a transfer command drives (see the module docstring)."""
+
+    tick_seconds: float | None
+    paused: bool  # while True, tick() draws nothing (a question is on the terminal)
+
+    def on_queued(self, path: str, size: int) -> None: ...
+
+    def on_progress(self, nbytes: int) -> None: ...
+
+    def on_done(self, result: FileResult) -> None: ...
+
+    def started(self, job_id: str) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def finished(self, summary: JobSummary) -> None: ...
+
+    def fatal(self, text: str) -> None: ...
+
+
+class _Counting:
+    """Forwards progress events to a :class:`Tally`."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def on_queued(self, path: str, size: int) -> None:
+        self.tally.on_queued(path, size)
+
+    def on_progress(self, nbytes: int) -> None:
+        self.tally.on_progress(nbytes)
+
+    def on_enumerated(self) -> None:
+        self.tally.on_enumerated()
+
+    def on_done(self, result: FileResult) -> None:
+        self.tally.on_done(result)
+
+
+class TextOutput(_Counting):
+    """Text for people: a live line when ``live`` (a terminal), the summary at the end."""
+
+    def __init__(
+        self, *, out: TextIO, err: TextIO, live: bool, command: str, clock: Clock = time.monotonic
+    ) -> None:
+        super().__init__(Tally(clock=clock))
+        self.out = out
+        self.err = err
+        self.live = live
+        self.command = command
+        self.tick_seconds: float | None = LIVE_TICK_SECONDS if live else None
+        self.paused = False
+        self._drawn = False
+
+    def started(self, job_id: str) -> None:
+        if self.live:
+            self._write_out(f"Job {job_id} has started\n")
+
+    def message(self, text: str) -> None:
+        self.clear()
+        if text.startswith(DRY_RUN_PREFIX):
+            self._write_out(redact(text) + "\n")
+        else:
+            self.err.write(redact(f"WARNING: {text}") + "\n")
+            self.err.flush()
+
+    def tick(self) -> None:
+        if self.live and not self.paused:
+            self.out.write("\r" + progress_line(self.tally) + "\033[K")
+            self.out.flush()
+            self._drawn = True
+
+    def clear(self) -> None:
+        if self._drawn:
+            self.out.write("\r\033[K")
+            self.out.flush()
+            self._drawn = False
+
+    def finished(self, summary: JobSummary) -> None:
+        if summary.error and never_started(summary):
+            self.fatal(summary.error)
+            return
+        self.tally.enumeration_done = True
+        if self.live:
+            self.tick()
+            self.out.write("\n")
+            self._drawn = False
+        counters = summary.counters
+        lines = failure_lines(summary.failures, counters.files_failed)
+        if lines:
+            self._write_out("\n".join(lines) + "\n")
+        self._write_out("\n" + summary_text(summary, self.tally) + "\n")
+        if summary.error:
+            self.fatal(summary.error)
+
+    def fatal(self, text: str) -> None:
+        self.clear()
+        self.err.write(redact(f"shareferry {self.command}: {one_line(text)}") + "\n")
+        self.err.flush()
+
+    def _write_out(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+
+class JsonOutput(_Counting):
+    """AzCopy's ``--output-type json``: one JSON object per line on ``out``."""
+
+    def __init__(
+        self,
+        *,
+        out: TextIO,
+        err: TextIO,
+        command: str,
+        clock: Clock = time.monotonic,
+        now: Now = _utc_now,
+    ) -> None:
+        super().__init__(Tally(clock=clock))
+        self.out = out
+        self.err = err
+        self.command = command
+        self.now = now
+        self.tick_seconds: float | None = JSON_TICK_SECONDS
+        self.paused = False  # Progress lines go on: they never share a line with a question
+        self.job_id = ""
+        self._dry_runs: deque[tuple[str, str]] = deque()
+
+    def emit(self, message_type: str, content: str, *, prompt: dict[str, Any] | None = None) -> None:
+        self.out.write(json_line(message_type, content, now=self.now(), prompt=prompt) + "\n")
+        self.out.flush()
+
+    def started(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.emit(
+            "Init",
+            json.dumps({"LogFileLocation": "", "JobID": job_id, "IsCleanupJob": False}, separators=_COMPACT),
+        )
+
+    def message(self, text: str) -> None:
+        pair = split_dry_run(text)
+        if pair is not None:
+            self._dry_runs.append(pair)
+        else:
+            self.emit("Info", f"WARNING: {text}")
+
+    def on_done(self, result: FileResult) -> None:
+        super().on_done(result)
+        if result.reason == "dry-run":
+            source, destination = self._dry_runs.popleft() if self._dry_runs else ("", result.path)
+            content = {
+                "Source": source,
+                "Destination": destination,
+                "EntityType": 1 if result.is_dir else 0,
+                "SourceSize": result.size,
+            }
+            self.emit("Dryrun", json.dumps(content, ensure_ascii=False, separators=_COMPACT))
+
+    def tick(self) -> None:
+        self._summary("Progress", status="InProgress", error=None, complete=False)
+
+    def clear(self) -> None:
+        return None
+
+    def finished(self, summary: JobSummary) -> None:
+        if summary.error and never_started(summary):
+            self.fatal(summary.error)
+            return
+        self.tally.enumeration_done = True
+        self.job_id = summary.job_id
+        self._summary("EndOfJob", status=summary.status.value, error=summary.error, complete=True)
+        if summary.error:
+            self.err.write(redact(f"shareferry {self.command}: {one_line(summary.error)}") + "\n")
+            self.err.flush()
+
+    def fatal(self, text: str) -> None:
+        self.emit("Error", one_line(text))
+        self.err.write(redact(f"shareferry {self.command}: {one_line(text)}") + "\n")
+        self.err.flush()
+
+    def _summary(self, message_type: str, *, status: str, error: str | None, complete: bool) -> None:
+        content = job_summary_content(
+            self.tally, job_id=self.job_id, status=status, error=error, complete=complete
+        )
+        self.emit(message_type, json.dumps(content, ensure_ascii=False, separators=_COMPACT))
+
+
+def never_started(summary: JobSummary) -> bool:
+    """Nothing was listed or touched: the job failed before its first file (no credential,
+    source not found), so a summary of zeros would only hide the one line that matters."""
+    counters = summary.counters
+    return not (
+        counters.files_enumerated
+        or counters.files_completed
+        or counters.files_failed
+        or counters.files_skipped
+        or counters.folders_completed
+    )
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks folded, so an error is always one line."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip()) or text
+
+
+# ---- --report --------------------------------------------------------------------------------
+
+
+class ReportWriter:
+    """``--report FILE``: one JSON object per finished file or folder, flushed as it is written:
+    ``{"path", "size", "md5", "result", "error", "reason", "is_dir"}`` (``result`` is
+    ``completed``, ``failed`` or ``skipped``; ``md5`` hex of the bytes that landed)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def on_queued(self, path: str, size: int) -> None:
+        return None
+
+    def on_progress(self, nbytes: int) -> None:
+        return None
+
+    def on_done(self, result: FileResult) -> None:
+        record = {
+            "path": result.path,
+            "size": result.size,
+            "md5": result.md5,
+            "result": result.outcome.value,
+            "error": redact(result.error) if result.error else None,
+            "reason": result.reason,
+            "is_dir": result.is_dir,
+        }
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.flush()

@@ -1,0 +1,336 @@
+"""AzCopy's transfer flags, as ``copy`` (and later ``sync``) spell them, turned into TransferOptions.
+
+Spellings and defaults follow ``azcopy copy --help`` of AzCopy 10.18:
+
+* Boolean flags are switches (``--recursive``) that also take AzCopy's ``--flag=true`` /
+  ``--flag=false`` form (:func:`expand_boolean_flags` rewrites that form before argparse sees it).
+  ``--check-length`` defaults to true, so ``--check-length=false`` turns it off.
+* ``--overwrite`` is ``true``, ``false``, ``ifSourceNewer`` or ``prompt``; ``--check-md5`` is
+  ``NoCheck``, ``LogOnly``, ``FailIfDifferent`` (the default) or ``FailIfDifferentOrMissing``.
+  Both are matched without regard to letter case, as AzCopy does.
+* ``--preserve-permissions`` (AzCopy 10.18's name) and ``--preserve-smb-permissions`` (its older
+  one, still accepted by AzCopy) are the same flag.
+* ``--block-size-mb`` takes a decimal number of MiB (``0.25``); 0 means the default.
+  ``--cap-mbps`` is megabits per second; 0 means no cap.
+* Filters (``--include-pattern`` ... ``--exclude-regex``) take ``;``-separated lists and may be
+  repeated; ``--include-after`` / ``--include-before`` take ISO 8601 date/times.
+* ``--metadata "k=v;k2=v2"`` sets metadata on uploaded objects.
+* ``--skip-version-check`` is accepted and ignored (ShareFerry never looks for updates), so
+  scripts written for AzCopy run unchanged.
+
+Concurrency is not a flag: it comes from ``SHAREFERRY_CONCURRENCY`` (AzCopy reads
+``AZCOPY_CONCURRENCY_VALUE`` the same way). Every problem is a one-line :class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from shareferry.core.errors import UsageError
+from shareferry.core.filters import parse_iso8601
+from shareferry.core.options import (
+    DEFAULT_BLOCK_SIZE,
+    MIB,
+    CheckMd5,
+    Filters,
+    Overwrite,
+    TransferOptions,
+    concurrency_from_env,
+)
+from shareferry.core.redact import redact
+
+#: Boolean flags: option string -> argparse dest. Each also has a hidden ``--no-...`` twin.
+BOOLEAN_FLAGS: dict[str, str] = {
+    "--recursive": "recursive",
+    "--put-md5": "put_md5",
+    "--preserve-smb-info": "preserve_smb_info",
+    "--preserve-permissions": "preserve_permissions",
+    "--preserve-smb-permissions": "preserve_permissions",
+    "--dry-run": "dry_run",
+    "--check-length": "check_length",
+    "--decompress": "decompress",
+    "--follow-symlinks": "follow_symlinks",
+    "--no-guess-mime-type": "no_guess_mime_type",
+    "--skip-version-check": "skip_version_check",
+}
+_BOOLEAN_DEFAULTS = {"check_length": True}
+_TRUE = {"true", "t", "1", "yes"}
+_FALSE = {"false", "f", "0", "no"}
+_METADATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_bool(text: str, flag: str) -> bool:
+    """``true`` / ``false`` (and Go's ``t``, ``1``, ``f``, ``0``), any letter case."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise UsageError(f"{flag} takes true or false, not {text!r}")
+
+
+def _negated(flag: str) -> str:
+    """The hidden switch that turns ``flag`` off: ``--no-recursive``, ``--guess-mime-type``."""
+    return "--" + flag[5:] if flag.startswith("--no-") else "--no-" + flag[2:]
+
+
+def expand_boolean_flags(argv: Sequence[str]) -> list[str]:
+    """``argv`` with every ``--flag=true|false`` of a boolean flag rewritten to ``--flag`` or its
+    hidden negation (argparse switches take no value). Arguments after ``--`` are left alone."""
+    expanded: list[str] = []
+    rest = False
+    for arg in argv:
+        if rest or arg == "--":
+            rest = True
+            expanded.append(arg)
+            continue
+        name, sep, value = arg.partition("=")
+        if sep and name in BOOLEAN_FLAGS:
+            expanded.append(name if parse_bool(value, name) else _negated(name))
+        else:
+            expanded.append(arg)
+    return expanded
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of one ``shareferry`` subcommand (``add_subparsers(parser_class=...)``).
+
+    Plain :class:`argparse.ArgumentParser` behaviour unless asked: ``one_line_errors`` prints a
+    usage error (unknown arguments included) as the single line ``<prog>: <message>`` with exit
+    status 2 instead of the usage block; ``boolean_flags`` applies :func:`expand_boolean_flags`
+    before parsing, so AzCopy's ``--flag=true|false`` form works for those switches.
+    """
+
+    def __init__(
+        self, *args: Any, one_line_errors: bool = False, boolean_flags: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.one_line_errors = one_line_errors
+        self.boolean_flags = boolean_flags
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self.boolean_flags and args is not None:
+            try:
+                args = expand_boolean_flags(args)
+            except UsageError as exc:
+                self.error(str(exc))
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self.one_line_errors:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        if not self.one_line_errors:
+            super().error(message)
+        self.exit(2, redact(f"{self.prog}: {message}") + "\n")
+
+
+def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
+    """Add AzCopy's transfer flags (shared by ``copy`` and ``sync``) to ``parser``."""
+    _add_booleans(parser)
+    parser.add_argument(
+        "--from-to",
+        metavar="PAIR",
+        help="source and destination kinds, needed for path-style URLs (emulators, Azure Stack): "
+        "LocalFile, FileLocal, FileFile, LocalBlob, BlobLocal, BlobBlob, BlobFile, FileBlob",
+    )
+    parser.add_argument(
+        "--overwrite",
+        default="true",
+        metavar="MODE",
+        help="what to do when the destination exists: true (default), false, ifSourceNewer, prompt "
+        "(prompt needs a terminal)",
+    )
+    parser.add_argument(
+        "--check-md5",
+        default=CheckMd5.FAIL_IF_DIFFERENT.value,
+        metavar="MODE",
+        help="how strictly downloads check MD5 hashes: NoCheck, LogOnly, FailIfDifferent (default), "
+        "FailIfDifferentOrMissing",
+    )
+    parser.add_argument(
+        "--block-size-mb",
+        type=_finite_number,
+        metavar="MIB",
+        help="chunk size in MiB; decimals allowed (0.25); default 8, at most 4 towards Azure Files",
+    )
+    parser.add_argument(
+        "--cap-mbps",
+        type=_finite_number,
+        metavar="MBPS",
+        help="cap the transfer rate, in megabits per second (0 or omitted: no cap)",
+    )
+    filters = parser.add_argument_group("filters (';'-separated lists; each flag may be repeated)")
+    for flag, text in (
+        ("--include-pattern", "only files whose NAME matches one of these wildcards (*, ?, [abc])"),
+        ("--exclude-pattern", "skip files whose name matches one of these wildcards"),
+        ("--include-path", "only these paths relative to the source (no wildcards)"),
+        ("--exclude-path", "skip these paths relative to the source"),
+        ("--include-regex", "only relative paths matching one of these regular expressions"),
+        ("--exclude-regex", "skip relative paths matching one of these regular expressions"),
+    ):
+        filters.add_argument(flag, action="append", default=[], metavar="LIST", help=text)
+    filters.add_argument(
+        "--include-after",
+        metavar="ISO8601",
+        help="only files modified on or after this date/time (2020-08-19T15:04:00Z; no zone: local time)",
+    )
+    filters.add_argument(
+        "--include-before", metavar="ISO8601", help="only files modified on or before this date/time"
+    )
+    properties = parser.add_argument_group("properties of uploaded files")
+    properties.add_argument(
+        "--metadata", metavar="K=V;K2=V2", help="metadata to set on every destination file"
+    )
+    properties.add_argument(
+        "--content-type",
+        metavar="TYPE",
+        help="content type of every destination file (implies --no-guess-mime-type)",
+    )
+    sharding = parser.add_argument_group("sharding (one job split over several workers)")
+    sharding.add_argument("--shard-index", type=_whole_number, default=0, metavar="N")
+    sharding.add_argument("--shard-count", type=_whole_number, default=1, metavar="N")
+
+
+_BOOLEAN_HELP = {
+    "--recursive": "look into sub-directories",
+    "--put-md5": "store an MD5 of each uploaded file as its Content-MD5",
+    "--preserve-smb-info": "keep SMB attributes and creation/last-write times (Azure Files to and from Azure Files)",
+    "--preserve-permissions": "keep SMB permissions (ACLs); --preserve-smb-permissions is the older name",
+    "--dry-run": "print what would be copied (DRYRUN: copy SRC to DST) and copy nothing",
+    "--check-length": "fail a file whose length at the destination differs (default true; "
+    "--check-length=false turns it off)",
+    "--decompress": "inflate gzip/deflate content-encoded files when downloading",
+    "--follow-symlinks": "follow symbolic links when uploading",
+    "--no-guess-mime-type": "do not guess the content type from the file extension",
+}
+
+
+def _add_booleans(parser: argparse.ArgumentParser) -> None:
+    aliases: dict[str, list[str]] = {}
+    for flag, dest in BOOLEAN_FLAGS.items():
+        aliases.setdefault(dest, []).append(flag)
+    for dest, flags in aliases.items():
+        default = _BOOLEAN_DEFAULTS.get(dest, False)
+        help_text = _BOOLEAN_HELP.get(flags[0], argparse.SUPPRESS)
+        parser.add_argument(*flags, dest=dest, action="store_true", default=default, help=help_text)
+        parser.add_argument(
+            *(_negated(flag) for flag in flags), dest=dest, action="store_false", help=argparse.SUPPRESS
+        )
+
+
+def _finite_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {text!r}")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+
+
+def parse_choice(text: str, choices: Sequence[str], flag: str) -> str:
+    """The member of ``choices`` equal to ``text`` ignoring letter case."""
+    for choice in choices:
+        if choice.lower() == text.strip().lower():
+            return choice
+    raise UsageError(f"{flag} must be one of {', '.join(choices)}, not {text!r}")
+
+
+def parse_metadata(text: str) -> dict[str, str]:
+    """``k=v;k2=v2`` as a dict. Keys must be valid identifiers (Azure's rule for metadata names);
+    values may be empty and may contain ``=``."""
+    metadata: dict[str, str] = {}
+    for entry in text.split(";"):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        key = key.strip()
+        if not sep or not _METADATA_KEY.fullmatch(key):
+            raise UsageError(
+                f"--metadata entry {entry!r} is not NAME=VALUE with NAME a letter or '_' followed by "
+                "letters, digits or '_'"
+            )
+        if key.lower() in (existing.lower() for existing in metadata):
+            raise UsageError(f"--metadata names {key!r} twice (names are case-insensitive)")
+        metadata[key] = value
+    return metadata
+
+
+def block_size_bytes(mib: float | None) -> int:
+    """``--block-size-mb`` in bytes; omitted or 0 is the default."""
+    if mib is None or mib == 0:
+        return DEFAULT_BLOCK_SIZE
+    if mib < 0:
+        raise UsageError("--block-size-mb must not be negative")
+    size = round(mib * MIB)
+    if size < 1:
+        raise UsageError(f"--block-size-mb {mib} is less than one byte")
+    return size
+
+
+def cap_mbps(value: float | None) -> float | None:
+    """``--cap-mbps``; omitted or 0 is no cap."""
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        raise UsageError("--cap-mbps must not be negative")
+    return value
+
+
+def filters_from_args(args: argparse.Namespace) -> Filters:
+    return Filters(
+        include_patterns=tuple(args.include_pattern),
+        exclude_patterns=tuple(args.exclude_pattern),
+        include_paths=tuple(args.include_path),
+        exclude_paths=tuple(args.exclude_path),
+        include_regex=tuple(args.include_regex),
+        exclude_regex=tuple(args.exclude_regex),
+        include_after=parse_iso8601(args.include_after, "--include-after") if args.include_after else None,
+        include_before=parse_iso8601(args.include_before, "--include-before")
+        if args.include_before
+        else None,
+    )
+
+
+def options_from_args(args: argparse.Namespace, *, environ: Mapping[str, str]) -> TransferOptions:
+    """The :class:`TransferOptions` the parsed flags describe (:class:`UsageError` if invalid)."""
+    overwrite = parse_choice(args.overwrite, [member.value for member in Overwrite], "--overwrite")
+    check_md5 = parse_choice(args.check_md5, [member.value for member in CheckMd5], "--check-md5")
+    filters = filters_from_args(args)
+    if filters.include_after and filters.include_before and filters.include_after > filters.include_before:
+        raise UsageError("--include-after is later than --include-before: no file can match")
+    return TransferOptions(
+        recursive=args.recursive,
+        overwrite=Overwrite(overwrite),
+        put_md5=args.put_md5,
+        check_md5=CheckMd5(check_md5),
+        preserve_smb_info=args.preserve_smb_info,
+        preserve_smb_permissions=args.preserve_permissions,
+        block_size=block_size_bytes(args.block_size_mb),
+        cap_mbps=cap_mbps(args.cap_mbps),
+        concurrency=concurrency_from_env(dict(environ)),
+        dry_run=args.dry_run,
+        check_length=args.check_length,
+        decompress=args.decompress,
+        follow_symlinks=args.follow_symlinks,
+        shard_index=args.shard_index,
+        shard_count=args.shard_count,
+        filters=filters,
+        metadata=parse_metadata(args.metadata) if args.metadata else {},
+        content_type=args.content_type or None,
+        guess_mime_type=not args.no_guess_mime_type and not args.content_type,
+    )

@@ -1,0 +1,452 @@
+"""The copy command's outputs fed with job events, as the engine would send them: the live line,
+AzCopy's text summary, AzCopy's JSON lines (checked field by field against the names and types
+AzCopy 10.18 prints) and the --report file."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shareferry.cli.output import (
+    MAX_FAILED_LINES,
+    JsonOutput,
+    ReportWriter,
+    Tally,
+    TextOutput,
+    failure_lines,
+    progress_line,
+    split_dry_run,
+    summary_text,
+)
+from shareferry.core.accounting import FileResult, Outcome, Snapshot, Subscriber
+from shareferry.core.jobs import JobStatus, JobSummary
+
+MIB = 1024 * 1024
+SAS_SIG = "c2VjcmV0IHNpZ25hdHVyZQ%3D%3D"
+URL_WITH_SAS = f"https://acct.file.core.windows.net/share/a.txt?sv=2024-01-01&sig={SAS_SIG}"
+
+#: What AzCopy 10.18.1 puts in a Progress / EndOfJob MessageContent (ListJobSummaryResponse),
+#: as printed by ``azcopy copy ... --output-type json``.
+AZCOPY_SUMMARY_FIELDS = [
+    "ErrorMsg", "JobID", "ActiveConnections", "CompleteJobOrdered", "JobStatus", "TotalTransfers",
+    "FileTransfers", "FolderPropertyTransfers", "SymlinkTransfers", "FoldersCompleted",
+    "TransfersCompleted", "FoldersFailed", "TransfersFailed", "FoldersSkipped", "TransfersSkipped",
+    "BytesOverWire", "TotalBytesTransferred", "TotalBytesEnumerated", "TotalBytesExpected",
+    "PercentComplete", "AverageIOPS", "AverageE2EMilliseconds", "ServerBusyPercentage",
+    "NetworkErrorPercentage", "FailedTransfers", "SkippedTransfers", "PerfConstraint",
+    "PerformanceAdvice", "IsCleanupJob",
+]  # fmt: skip
+#: Fields AzCopy encodes as decimal strings (``json:",string"`` in its Go struct).
+AZCOPY_STRING_COUNTERS = [
+    "ActiveConnections", "TotalTransfers", "FileTransfers", "FolderPropertyTransfers", "SymlinkTransfers",
+    "FoldersCompleted", "TransfersCompleted", "FoldersFailed", "TransfersFailed", "FoldersSkipped",
+    "TransfersSkipped", "BytesOverWire", "TotalBytesTransferred", "TotalBytesEnumerated",
+    "TotalBytesExpected",
+]  # fmt: skip
+AZCOPY_TRANSFER_FIELDS = ["Src", "Dst", "IsFolderProperties", "TransferStatus", "TransferSize", "ErrorCode"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FlushCounter(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def completed(path: str, size: int, *, is_dir: bool = False) -> FileResult:
+    return FileResult(path, size, Outcome.COMPLETED, md5=None if is_dir else "00" * 16, is_dir=is_dir)
+
+
+def failed(path: str, size: int, error: str = "boom", *, is_dir: bool = False) -> FileResult:
+    return FileResult(path, size, Outcome.FAILED, error=error, is_dir=is_dir)
+
+
+def skipped(path: str, size: int, reason: str = "exists", *, is_dir: bool = False) -> FileResult:
+    return FileResult(path, size, Outcome.SKIPPED, reason=reason, is_dir=is_dir)
+
+
+def play(subscriber: Subscriber) -> None:
+    """A small job: 2 folders, 4 files (8 MiB done, 2 MiB failed, 1 MiB skipped, 1 KiB done)."""
+    subscriber.on_done(completed("tree", 0, is_dir=True))
+    subscriber.on_queued("tree/big.bin", 8 * MIB)
+    subscriber.on_queued("tree/bad.bin", 2 * MIB)
+    subscriber.on_progress(4 * MIB)
+    subscriber.on_done(completed("tree/sub", 0, is_dir=True))
+    subscriber.on_queued("tree/sub/old.txt", MIB)
+    subscriber.on_progress(4 * MIB)
+    subscriber.on_done(completed("tree/big.bin", 8 * MIB))
+    subscriber.on_done(failed("tree/bad.bin", 2 * MIB, f"MD5 mismatch for {URL_WITH_SAS}"))
+    subscriber.on_done(skipped("tree/sub/old.txt", MIB))
+    subscriber.on_queued("tree/sub/small.txt", 1024)
+    subscriber.on_progress(1024)
+    subscriber.on_done(completed("tree/sub/small.txt", 1024))
+
+
+def summary_of(
+    tally: Tally, *, status: JobStatus, error: str | None = None, elapsed: float = 90.0
+) -> JobSummary:
+    """The JobSummary the core would return for the events ``tally`` saw (the core counts folder
+    failures and skips with the files)."""
+    counters = Snapshot(
+        files_enumerated=tally.files_enumerated,
+        bytes_enumerated=tally.bytes_enumerated,
+        files_completed=tally.files_completed,
+        files_failed=tally.files_failed + tally.folders_failed,
+        files_skipped=tally.files_skipped + tally.folders_skipped,
+        folders_completed=tally.folders_completed,
+        bytes_transferred=tally.bytes_transferred,
+        elapsed=elapsed,
+        enumeration_done=True,
+    )
+    return JobSummary(
+        job_id="job-1", status=status, counters=counters, error=error, failures=list(tally.failed)
+    )
+
+
+# ---- counting and the live line ----------------------------------------------------------------
+
+
+def test_tally_keeps_files_and_folders_apart() -> None:
+    tally = Tally()
+    play(tally)
+    assert (tally.files_enumerated, tally.files_completed, tally.files_failed, tally.files_skipped) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    assert (tally.folders_completed, tally.folders_failed, tally.folders_skipped) == (2, 0, 0)
+    assert tally.bytes_enumerated == 11 * MIB + 1024
+    assert tally.bytes_transferred == 8 * MIB + 1024
+
+
+def test_percent_counts_skipped_and_failed_bytes_as_settled() -> None:
+    tally = Tally()
+    play(tally)
+    assert tally.percent == pytest.approx(100.0)
+    tally.on_queued("tree/later.bin", 11 * MIB + 1024)
+    assert tally.percent == pytest.approx(50.0)
+
+
+def test_percent_of_a_job_of_empty_files_goes_by_file_count() -> None:
+    tally = Tally()
+    tally.on_queued("a", 0)
+    tally.on_queued("b", 0)
+    tally.on_done(completed("a", 0))
+    assert tally.percent == 50.0
+
+
+def test_eta_waits_for_the_end_of_enumeration() -> None:
+    clock = FakeClock()
+    tally = Tally(clock=clock)
+    tally.on_queued("a", 10 * MIB)
+    clock.now += 2
+    tally.on_progress(4 * MIB)
+    assert tally.eta_seconds is None
+    tally.on_enumerated()
+    assert tally.eta_seconds == pytest.approx(3.0)  # 6 MiB left at 2 MiB/s
+
+
+def test_progress_line_while_enumerating_and_after() -> None:
+    clock = FakeClock()
+    tally = Tally(clock=clock)
+    tally.on_queued("a", 10 * MIB)
+    tally.on_queued("b", 10 * MIB)
+    clock.now += 4
+    tally.on_progress(10 * MIB)
+    tally.on_done(completed("a", 10 * MIB))
+    line = progress_line(tally)
+    assert line == "50.0 %, 1 Done, 0 Failed, 0 Skipped, 2+ Total, 10.0 MiB, 2.5 MiB/s, ETA --"
+    tally.on_enumerated()
+    assert progress_line(tally).endswith("2 Total, 10.0 MiB, 2.5 MiB/s, ETA 0:00:04")
+
+
+def test_live_text_redraws_one_line_and_clears_it_for_messages() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    text = TextOutput(out=out, err=err, live=True, command="copy", clock=FakeClock())
+    assert text.tick_seconds is not None and text.tick_seconds >= 0.5  # at most twice a second
+    text.started("job-1")
+    text.on_queued("a", 100)
+    text.tick()
+    text.tick()
+    assert out.getvalue().count("\r") == 2 and out.getvalue().endswith("\033[K")
+    text.message("retry 1 in 0.5s: ServerBusy")
+    assert out.getvalue().endswith("\r\033[K")  # the line was wiped before the warning
+    assert err.getvalue() == "WARNING: retry 1 in 0.5s: ServerBusy\n"
+
+
+def test_no_redraws_while_a_question_is_on_the_terminal() -> None:
+    out = io.StringIO()
+    text = TextOutput(out=out, err=io.StringIO(), live=True, command="copy")
+    text.paused = True
+    text.tick()
+    assert out.getvalue() == ""
+    text.paused = False
+    text.tick()
+    assert out.getvalue().startswith("\r0.0 %")
+
+
+def test_text_off_a_terminal_prints_no_live_line() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    text = TextOutput(out=out, err=err, live=False, command="copy")
+    assert text.tick_seconds is None
+    text.started("job-1")
+    text.tick()
+    assert out.getvalue() == ""
+
+
+# ---- the text summary --------------------------------------------------------------------------
+
+
+def test_summary_text_is_azcopys_block() -> None:
+    tally = Tally()
+    play(tally)
+    summary = summary_of(tally, status=JobStatus.COMPLETED_WITH_ERRORS, elapsed=90.0)
+    assert summary_text(summary, tally).splitlines() == [
+        "Job job-1 summary",
+        "Elapsed Time (Minutes): 1.5000",
+        "Number of File Transfers: 4",
+        "Number of Folder Property Transfers: 2",
+        "Number of Symlink Transfers: 0",
+        "Total Number of Transfers: 6",
+        "Number of File Transfers Completed: 2",
+        "Number of Folder Transfers Completed: 2",
+        "Number of File Transfers Failed: 1",
+        "Number of Folder Transfers Failed: 0",
+        "Number of File Transfers Skipped: 1",
+        "Number of Folder Transfers Skipped: 0",
+        f"TotalBytesTransferred: {8 * MIB + 1024}",
+        "Final Job Status: CompletedWithErrors",
+    ]
+
+
+def test_folder_failures_and_skips_are_not_counted_as_files() -> None:
+    tally = Tally()
+    tally.on_done(failed("d1", 0, is_dir=True))
+    tally.on_done(skipped("d2", 0, is_dir=True))
+    lines = summary_text(summary_of(tally, status=JobStatus.FAILED), tally).splitlines()
+    assert "Number of File Transfers Failed: 0" in lines
+    assert "Number of Folder Transfers Failed: 1" in lines
+    assert "Number of File Transfers Skipped: 0" in lines
+    assert "Number of Folder Transfers Skipped: 1" in lines
+    assert "Number of Folder Property Transfers: 2" in lines
+
+
+def test_finished_lists_failures_then_the_summary_without_secrets() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    text = TextOutput(out=out, err=err, live=False, command="copy")
+    play(text)
+    text.finished(summary_of(text.tally, status=JobStatus.COMPLETED_WITH_ERRORS))
+    printed = out.getvalue()
+    assert "FAILED: tree/bad.bin: MD5 mismatch for https://acct.file.core.windows.net/share/a.txt" in printed
+    assert SAS_SIG not in printed and "sig=REDACTED" in printed
+    assert printed.index("FAILED:") < printed.index("Job job-1 summary")
+    assert printed.rstrip().endswith("Final Job Status: CompletedWithErrors")
+    assert err.getvalue() == ""
+
+
+def test_at_most_twenty_failures_are_listed() -> None:
+    failures = [failed(f"f{i}", 1) for i in range(MAX_FAILED_LINES + 5)]
+    lines = failure_lines(failures, len(failures) + 100)
+    assert len(lines) == MAX_FAILED_LINES + 1
+    assert lines[0] == "FAILED: f0: boom"
+    assert lines[-1] == "... and 105 more failed"
+
+
+def test_a_job_that_never_started_is_one_line_on_stderr() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    text = TextOutput(out=out, err=err, live=False, command="copy")
+    text.finished(
+        summary_of(Tally(), status=JobStatus.FAILED, error=f"no credential for {URL_WITH_SAS}\nhint")
+    )
+    assert out.getvalue() == ""
+    assert err.getvalue().count("\n") == 1
+    assert err.getvalue().startswith("shareferry copy: no credential for https://acct.file.core.windows.net")
+    assert SAS_SIG not in err.getvalue()
+
+
+def test_dry_run_lines_go_to_stdout_as_azcopy_prints_them() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    text = TextOutput(out=out, err=err, live=False, command="copy")
+    text.message("DRYRUN: copy /data/a.txt to https://acct.file.core.windows.net/share/a.txt")
+    assert out.getvalue() == "DRYRUN: copy /data/a.txt to https://acct.file.core.windows.net/share/a.txt\n"
+    assert err.getvalue() == ""
+
+
+def test_split_dry_run_copes_with_to_in_local_names() -> None:
+    upload = "DRYRUN: copy /data/back to the future.txt to https://a.file.core.windows.net/s/back%20to.txt"
+    assert split_dry_run(upload) == (
+        "/data/back to the future.txt",
+        "https://a.file.core.windows.net/s/back%20to.txt",
+    )
+    download = "DRYRUN: copy https://a.file.core.windows.net/s/x.txt to /data/from a to b/x.txt"
+    assert split_dry_run(download) == ("https://a.file.core.windows.net/s/x.txt", "/data/from a to b/x.txt")
+    assert split_dry_run("retry 1 in 2s") is None
+
+
+# ---- JSON lines --------------------------------------------------------------------------------
+
+
+def json_lines(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def content(message: dict[str, Any]) -> dict[str, Any]:
+    assert isinstance(message["MessageContent"], str)
+    parsed = json.loads(message["MessageContent"])
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def json_output(out: io.StringIO, err: io.StringIO | None = None) -> JsonOutput:
+    stamp = datetime(2024, 5, 1, 10, 20, 30, 123456, tzinfo=UTC)
+    return JsonOutput(out=out, err=err or io.StringIO(), command="copy", clock=FakeClock(), now=lambda: stamp)
+
+
+def test_json_lines_have_azcopys_envelope() -> None:
+    out = io.StringIO()
+    output = json_output(out)
+    assert output.tick_seconds == 2.0  # Progress at most every 2 s, as AzCopy
+    output.started("job-1")
+    output.tick()
+    (init, progress) = json_lines(out)
+    for message in (init, progress):
+        assert list(message) == ["TimeStamp", "MessageType", "MessageContent", "PromptDetails"]
+        assert message["TimeStamp"] == "2024-05-01T10:20:30.123456Z"
+        assert message["PromptDetails"] == {"PromptType": "", "ResponseOptions": None, "PromptTarget": ""}
+    assert init["MessageType"] == "Init"
+    assert content(init) == {"LogFileLocation": "", "JobID": "job-1", "IsCleanupJob": False}
+    assert progress["MessageType"] == "Progress"
+    assert content(progress)["JobStatus"] == "InProgress"
+    assert content(progress)["CompleteJobOrdered"] is False
+
+
+def test_end_of_job_has_every_azcopy_field_with_its_type() -> None:
+    out = io.StringIO()
+    output = json_output(out)
+    output.started("job-1")
+    play(output)
+    output.finished(summary_of(output.tally, status=JobStatus.COMPLETED_WITH_ERRORS))
+    end = json_lines(out)[-1]
+    assert end["MessageType"] == "EndOfJob"
+    summary = content(end)
+    assert list(summary) == AZCOPY_SUMMARY_FIELDS
+    for name in AZCOPY_STRING_COUNTERS:
+        assert isinstance(summary[name], str) and re.fullmatch(r"\d+", summary[name]), name
+    assert summary["JobID"] == "job-1"
+    assert summary["JobStatus"] == "CompletedWithErrors"
+    assert summary["CompleteJobOrdered"] is True
+    assert (summary["TotalTransfers"], summary["FileTransfers"], summary["FolderPropertyTransfers"]) == (
+        "6",
+        "4",
+        "2",
+    )
+    assert (summary["TransfersCompleted"], summary["FoldersCompleted"]) == ("4", "2")
+    assert (summary["TransfersFailed"], summary["TransfersSkipped"]) == ("1", "1")
+    assert summary["TotalBytesTransferred"] == str(8 * MIB + 1024)
+    assert summary["TotalBytesEnumerated"] == str(11 * MIB + 1024)
+    assert summary["PercentComplete"] == "100"
+    assert isinstance(summary["PerfConstraint"], int) and summary["PerformanceAdvice"] == []
+    (failure,) = summary["FailedTransfers"]
+    assert list(failure) == AZCOPY_TRANSFER_FIELDS
+    assert failure["Dst"] == "tree/bad.bin" and failure["TransferStatus"] == "Failed"
+    assert failure["TransferSize"] == 2 * MIB and failure["IsFolderProperties"] is False
+    (skip,) = summary["SkippedTransfers"]
+    assert skip["Dst"] == "tree/sub/old.txt" and skip["TransferStatus"].startswith("Skipped")
+
+
+def test_empty_transfer_lists_are_null_as_in_azcopy() -> None:
+    out = io.StringIO()
+    output = json_output(out)
+    output.started("job-1")
+    output.on_queued("a", 1)
+    output.on_progress(1)
+    output.on_done(completed("a", 1))
+    output.finished(summary_of(output.tally, status=JobStatus.COMPLETED))
+    summary = content(json_lines(out)[-1])
+    assert summary["FailedTransfers"] is None and summary["SkippedTransfers"] is None
+    assert summary["ErrorMsg"] == ""
+
+
+def test_dry_run_messages_pair_the_log_line_with_the_result() -> None:
+    out = io.StringIO()
+    output = json_output(out)
+    output.message("DRYRUN: copy /data/sub to https://a.file.core.windows.net/s/sub")
+    output.on_done(skipped("sub", 0, "dry-run", is_dir=True))
+    output.message("DRYRUN: copy /data/sub/a.txt to https://a.file.core.windows.net/s/sub/a.txt")
+    output.on_queued("sub/a.txt", 42)
+    output.on_done(skipped("sub/a.txt", 42, "dry-run"))
+    folder, file = json_lines(out)
+    assert folder["MessageType"] == file["MessageType"] == "Dryrun"
+    assert content(folder) == {
+        "Source": "/data/sub",
+        "Destination": "https://a.file.core.windows.net/s/sub",
+        "EntityType": 1,
+        "SourceSize": 0,
+    }
+    assert content(file)["EntityType"] == 0 and content(file)["SourceSize"] == 42
+
+
+def test_warnings_are_info_messages_and_secrets_are_redacted() -> None:
+    out = io.StringIO()
+    output = json_output(out)
+    output.message(f"MD5 mismatch for {URL_WITH_SAS}")
+    (info,) = json_lines(out)
+    assert info["MessageType"] == "Info"
+    assert info["MessageContent"] == (
+        "WARNING: MD5 mismatch for https://acct.file.core.windows.net/share/a.txt?sv=2024-01-01&sig=REDACTED"
+    )
+
+
+def test_a_fatal_error_is_an_error_message_and_one_stderr_line() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    output = json_output(out, err)
+    output.fatal(f"no credential for {URL_WITH_SAS}")
+    (error,) = json_lines(out)
+    assert error["MessageType"] == "Error"
+    assert SAS_SIG not in out.getvalue() + err.getvalue()
+    assert (
+        err.getvalue().startswith("shareferry copy: no credential for ") and err.getvalue().count("\n") == 1
+    )
+
+
+# ---- --report ----------------------------------------------------------------------------------
+
+
+def test_report_writes_and_flushes_a_line_per_result() -> None:
+    stream = FlushCounter()
+    report = ReportWriter(stream)
+    play(report)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(records) == 6 == stream.flushes
+    by_path = {record["path"]: record for record in records}
+    assert by_path["tree/big.bin"] == {
+        "path": "tree/big.bin",
+        "size": 8 * MIB,
+        "md5": "00" * 16,
+        "result": "completed",
+        "error": None,
+        "reason": None,
+        "is_dir": False,
+    }
+    assert by_path["tree/bad.bin"]["result"] == "failed"
+    assert SAS_SIG not in by_path["tree/bad.bin"]["error"]
+    assert by_path["tree/sub/old.txt"]["result"] == "skipped"
+    assert by_path["tree/sub/old.txt"]["reason"] == "exists"
+    assert by_path["tree"]["is_dir"] is True
