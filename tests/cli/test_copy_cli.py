@@ -276,6 +276,9 @@ def test_overwrite_false_skips_existing_files_and_reports_them(
     records = {record["path"]: record for record in map(json.loads, report.read_text().splitlines())}
     assert records["a.txt"]["result"] == "skipped" and "overwrite" in records["a.txt"]["reason"]
     assert records["b.txt"]["result"] == "completed"
+    assert records["b.txt"]["source"] == str(tmp_path / "src" / "b.txt")
+    assert records["b.txt"]["destination"].endswith("/share1/b.txt")
+    assert "sig=" not in report.read_text()
 
 
 def test_dry_run_prints_what_it_would_copy_and_touches_nothing(

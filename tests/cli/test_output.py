@@ -444,6 +444,8 @@ def test_report_writes_and_flushes_a_line_per_result() -> None:
         "error": None,
         "reason": None,
         "is_dir": False,
+        "source": None,
+        "destination": None,
     }
     assert by_path["tree/bad.bin"]["result"] == "failed"
     assert SAS_SIG not in by_path["tree/bad.bin"]["error"]

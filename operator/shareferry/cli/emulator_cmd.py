@@ -8,11 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shareferry.emulator import Account, EmulatorConfig
-from shareferry.emulator.config import default_accounts
-from shareferry.emulator.faults import FaultInjector
-from shareferry.emulator.server import serve
-
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -53,6 +48,12 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here so other commands do not pay for loading aiohttp's server and the emulator.
+    from shareferry.emulator import Account, EmulatorConfig
+    from shareferry.emulator.config import default_accounts
+    from shareferry.emulator.faults import FaultInjector
+    from shareferry.emulator.server import serve
+
     try:
         accounts = tuple(Account.parse(text) for text in args.account) or default_accounts()
         names = [account.name for account in accounts]

@@ -265,8 +265,8 @@ def json_line(message_type: str, content: str, *, now: datetime, prompt: dict[st
 
 def _transfer_detail(result: FileResult) -> dict[str, Any]:
     return {
-        "Src": "",
-        "Dst": result.path,
+        "Src": result.source or "",
+        "Dst": result.destination or result.path,
         "IsFolderProperties": result.is_dir,
         "TransferStatus": _TRANSFER_STATUS.get(result.outcome, "Success"),
         "TransferSize": result.size,
@@ -534,8 +534,9 @@ def one_line(text: str) -> str:
 
 class ReportWriter:
     """``--report FILE``: one JSON object per finished file or folder, flushed as it is written:
-    ``{"path", "size", "md5", "result", "error", "reason", "is_dir"}`` (``result`` is
-    ``completed``, ``failed`` or ``skipped``; ``md5`` hex of the bytes that landed)."""
+    ``{"path", "size", "md5", "result", "error", "reason", "is_dir", "source", "destination"}``
+    (``path`` relative to the destination root; ``source``/``destination`` printable, no SAS;
+    ``result`` is ``completed``, ``failed`` or ``skipped``; ``md5`` hex of the bytes that landed)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -555,6 +556,8 @@ class ReportWriter:
             "error": redact(result.error) if result.error else None,
             "reason": result.reason,
             "is_dir": result.is_dir,
+            "source": redact(result.source) if result.source else None,
+            "destination": redact(result.destination) if result.destination else None,
         }
         self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.stream.flush()

@@ -30,6 +30,8 @@ class FileResult:
     error: str | None = None
     is_dir: bool = False
     reason: str | None = None  # why skipped (exists, not newer, filtered...)
+    source: str | None = None  # printable source (URL without SAS, or local path)
+    destination: str | None = None  # printable destination
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Subscriber(Protocol):
 
     def on_done(self, result: FileResult) -> None: ...
 
+    # Optional: ``on_enumerated(self) -> None`` is called once the whole plan has been listed.
+
 
 @dataclass
 class Accounting:
@@ -119,6 +123,16 @@ class Accounting:
             self.files_skipped += 1
         for subscriber in self.subscribers:
             subscriber.on_done(result)
+
+    def finish_enumeration(self) -> None:
+        """Everything to transfer is known: totals are final, ETAs become possible."""
+        if self.enumeration_done:
+            return
+        self.enumeration_done = True
+        for subscriber in self.subscribers:
+            hook = getattr(subscriber, "on_enumerated", None)
+            if hook is not None:
+                hook()
 
     def snapshot(self) -> Snapshot:
         return Snapshot(

@@ -121,14 +121,18 @@ async def run_copy(
                 object_filter,
                 accounting,
                 create_container=create,
+                single=source_location.kind == "local" or source_location.container is not None,
                 budget=budget,
                 prompt=prompt,
                 log=log,
                 environ=environ,
             )
     except* ShareFerryError as group:
+        nothing_done = accounting.files_enumerated == 0 and accounting.folders_completed == 0
+        if nothing_done and all(isinstance(e, UsageError) for e in group.exceptions):
+            raise group.exceptions[0] from None  # bad input found while planning: still bad input
         error = "; ".join(redact(str(e)) for e in group.exceptions)
-    accounting.enumeration_done = True
+    accounting.finish_enumeration()
     counters = accounting.snapshot()
     return JobSummary(
         job_id=job_id,
@@ -170,6 +174,7 @@ async def _copy_pair(
     accounting: Accounting,
     *,
     create_container: bool,
+    single: bool,
     budget: ByteBudget,
     prompt: Prompt | None,
     log: Log | None,
@@ -205,7 +210,7 @@ async def _copy_pair(
                 shard=Shard(options.shard_index, options.shard_count) if options.shard_count > 1 else None,
                 source_root_name=source_location.container if source_location.kind != "local" else None,
             )
-            await run_transfers(ctx, plan)
+            await run_transfers(ctx, plan, last_plan=single)
         finally:
             await destination.backend.close()
     finally:

@@ -46,20 +46,27 @@ class Md5Mismatch(TransferError):
 
 
 async def copy_one(ctx: EngineContext, transfer: Transfer) -> FileResult:
-    """Transfer one item; every failure becomes a FAILED result (credential errors propagate)."""
+    """Transfer one item; every failure becomes a FAILED result (credential errors propagate).
+    The result names both ends in printable form (no SAS)."""
     try:
         _refuse_climbing(ctx, transfer)
         if transfer.is_dir:
-            return await _copy_folder(ctx, transfer)
-        return await _copy_file(ctx, transfer)
+            result = await _copy_folder(ctx, transfer)
+        else:
+            result = await _copy_file(ctx, transfer)
     except (TransferError, NotFoundError) as error:
-        return FileResult(
+        result = FileResult(
             path=transfer.destination,
             size=transfer.source.size,
             outcome=Outcome.FAILED,
             error=str(error),
             is_dir=transfer.is_dir,
         )
+    return replace(
+        result,
+        source=ctx.source.describe(transfer.source.path),
+        destination=ctx.destination.describe(result.path),
+    )
 
 
 def _refuse_climbing(ctx: EngineContext, transfer: Transfer) -> None:

@@ -15,8 +15,9 @@ from shareferry.core.engine.copier import copy_one
 from shareferry.core.planning.copy_plan import Transfer
 
 
-async def run_transfers(ctx: EngineContext, plan: AsyncIterator[Transfer]) -> None:
-    """Copy every transfer of ``plan``; returns when all are done (or raises a fatal error)."""
+async def run_transfers(ctx: EngineContext, plan: AsyncIterator[Transfer], *, last_plan: bool = True) -> None:
+    """Copy every transfer of ``plan``; returns when all are done (or raises a fatal error).
+    ``last_plan``: no other plan follows in this job, so its end is the end of enumeration."""
     slots = asyncio.Semaphore(max(1, ctx.options.concurrency))
 
     async def run(transfer: Transfer) -> None:
@@ -31,4 +32,5 @@ async def run_transfers(ctx: EngineContext, plan: AsyncIterator[Transfer]) -> No
                 ctx.accounting.queued(transfer.destination, transfer.source.size)
             await slots.acquire()
             group.create_task(run(transfer))
-        ctx.accounting.enumeration_done = True
+        if last_plan:
+            ctx.accounting.finish_enumeration()
