@@ -212,6 +212,7 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
         _verify_md5(ctx, transfer, source, digest if hash_bytes else None, check)
         stored = digest if (ctx.options.put_md5 or url is not None or source.md5 is not None) else None
         await _request(ctx, lambda: writer.commit(stored))
+        await _check_length(ctx, transfer.destination, source.size)
     except BaseException:
         await writer.abort()
         raise
@@ -254,12 +255,28 @@ async def _copy_small(
             await _request(ctx, lambda: writer.write(0, data))
             ctx.accounting.progress(size)
             await _request(ctx, lambda: writer.commit(stored))
+            await _check_length(ctx, transfer.destination, size)
         except BaseException:
             await writer.abort()
             raise
     finally:
         await ctx.budget.give(size)
     return FileResult(transfer.destination, size, Outcome.COMPLETED, md5=digest.hex() if digest else None)
+
+
+async def _check_length(ctx: EngineContext, destination: str, expected: int) -> None:
+    """``--check-length`` (on by default): the file that landed has the source's length.
+
+    Checked where it costs nothing (a local ``stat``); an Azure file or blob gets its length at
+    creation and every range write is acknowledged, so a short object cannot pass silently."""
+    if not ctx.options.check_length or ctx.destination.kind != "local":
+        return
+    landed = await ctx.destination.stat(destination)
+    if landed is None or landed.size != expected:
+        found = "nothing" if landed is None else f"{landed.size} bytes"
+        raise TransferError(
+            f"{ctx.destination.describe(destination)} has {found} after the copy, expected {expected}"
+        )
 
 
 def _verify_md5(
