@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,14 +17,13 @@ from shareferry.cli.output import (
     MAX_FAILED_LINES,
     JsonOutput,
     ReportWriter,
-    Tally,
     TextOutput,
     failure_lines,
     progress_line,
     split_dry_run,
     summary_text,
 )
-from shareferry.core.accounting import FileResult, Outcome, Snapshot, Subscriber
+from shareferry.core.accounting import Accounting, FileResult, Outcome, Subscriber
 from shareferry.core.jobs import JobStatus, JobSummary
 
 MIB = 1024 * 1024
@@ -81,6 +81,25 @@ def skipped(path: str, size: int, reason: str = "exists", *, is_dir: bool = Fals
     return FileResult(path, size, Outcome.SKIPPED, reason=reason, is_dir=is_dir)
 
 
+class Feed:
+    """Job events, subscriber-shaped, fed into an :class:`Accounting` as the engine feeds it."""
+
+    def __init__(self, accounting: Accounting) -> None:
+        self.accounting = accounting
+
+    def on_queued(self, path: str, size: int) -> None:
+        self.accounting.queued(path, size)
+
+    def on_progress(self, nbytes: int) -> None:
+        self.accounting.progress(nbytes)
+
+    def on_done(self, result: FileResult) -> None:
+        self.accounting.done(result)
+
+    def on_enumerated(self) -> None:
+        self.accounting.finish_enumeration()
+
+
 def play(subscriber: Subscriber) -> None:
     """A small job: 2 folders, 4 files (8 MiB done, 2 MiB failed, 1 MiB skipped, 1 KiB done)."""
     subscriber.on_done(completed("tree", 0, is_dir=True))
@@ -99,82 +118,77 @@ def play(subscriber: Subscriber) -> None:
 
 
 def summary_of(
-    tally: Tally, *, status: JobStatus, error: str | None = None, elapsed: float = 90.0
+    accounting: Accounting, *, status: JobStatus, error: str | None = None, elapsed: float = 90.0
 ) -> JobSummary:
-    """The JobSummary the core would return for the events ``tally`` saw (the core counts folder
-    failures and skips with the files)."""
-    counters = Snapshot(
-        files_enumerated=tally.files_enumerated,
-        bytes_enumerated=tally.bytes_enumerated,
-        files_completed=tally.files_completed,
-        files_failed=tally.files_failed + tally.folders_failed,
-        files_skipped=tally.files_skipped + tally.folders_skipped,
-        folders_completed=tally.folders_completed,
-        bytes_transferred=tally.bytes_transferred,
-        elapsed=elapsed,
-        enumeration_done=True,
-    )
+    """The JobSummary the core would return for the events ``accounting`` counted."""
+    counters = replace(accounting.snapshot(), elapsed=elapsed, enumeration_done=True)
     return JobSummary(
-        job_id="job-1", status=status, counters=counters, error=error, failures=list(tally.failed)
+        job_id="job-1", status=status, counters=counters, error=error, failures=list(accounting.failures)
     )
 
 
 # ---- counting and the live line ----------------------------------------------------------------
 
 
-def test_tally_keeps_files_and_folders_apart() -> None:
-    tally = Tally()
-    play(tally)
-    assert (tally.files_enumerated, tally.files_completed, tally.files_failed, tally.files_skipped) == (
+def test_accounting_keeps_files_and_folders_apart() -> None:
+    accounting = Accounting()
+    play(Feed(accounting))
+    counters = accounting.snapshot()
+    assert (
+        counters.files_enumerated,
+        counters.files_completed,
+        counters.files_failed,
+        counters.files_skipped,
+    ) == (
         4,
         2,
         1,
         1,
     )
-    assert (tally.folders_completed, tally.folders_failed, tally.folders_skipped) == (2, 0, 0)
-    assert tally.bytes_enumerated == 11 * MIB + 1024
-    assert tally.bytes_transferred == 8 * MIB + 1024
+    assert (counters.folders_completed, counters.folders_failed, counters.folders_skipped) == (2, 0, 0)
+    assert counters.bytes_enumerated == 11 * MIB + 1024
+    assert counters.bytes_transferred == 8 * MIB + 1024
 
 
 def test_percent_counts_skipped_and_failed_bytes_as_settled() -> None:
-    tally = Tally()
-    play(tally)
-    assert tally.percent == pytest.approx(100.0)
-    tally.on_queued("tree/later.bin", 11 * MIB + 1024)
-    assert tally.percent == pytest.approx(50.0)
+    accounting = Accounting()
+    play(Feed(accounting))
+    assert accounting.snapshot().percent == pytest.approx(100.0)
+    accounting.queued("tree/later.bin", 11 * MIB + 1024)
+    assert accounting.snapshot().percent == pytest.approx(50.0)
 
 
 def test_percent_of_a_job_of_empty_files_goes_by_file_count() -> None:
-    tally = Tally()
-    tally.on_queued("a", 0)
-    tally.on_queued("b", 0)
-    tally.on_done(completed("a", 0))
-    assert tally.percent == 50.0
+    accounting = Accounting()
+    accounting.queued("a", 0)
+    accounting.queued("b", 0)
+    accounting.done(completed("a", 0))
+    assert accounting.snapshot().percent == 50.0
 
 
 def test_eta_waits_for_the_end_of_enumeration() -> None:
     clock = FakeClock()
-    tally = Tally(clock=clock)
-    tally.on_queued("a", 10 * MIB)
+    accounting = Accounting(clock=clock)
+    accounting.queued("a", 10 * MIB)
     clock.now += 2
-    tally.on_progress(4 * MIB)
-    assert tally.eta_seconds is None
-    tally.on_enumerated()
-    assert tally.eta_seconds == pytest.approx(3.0)  # 6 MiB left at 2 MiB/s
+    accounting.progress(4 * MIB)
+    assert accounting.snapshot().eta_seconds is None
+    accounting.finish_enumeration()
+    assert accounting.snapshot().eta_seconds == pytest.approx(3.0)  # 6 MiB left at 2 MiB/s
 
 
 def test_progress_line_while_enumerating_and_after() -> None:
     clock = FakeClock()
-    tally = Tally(clock=clock)
-    tally.on_queued("a", 10 * MIB)
-    tally.on_queued("b", 10 * MIB)
+    accounting = Accounting(clock=clock)
+    accounting.queued("a", 10 * MIB)
+    accounting.queued("b", 10 * MIB)
     clock.now += 4
-    tally.on_progress(10 * MIB)
-    tally.on_done(completed("a", 10 * MIB))
-    line = progress_line(tally)
+    accounting.progress(10 * MIB)
+    accounting.done(completed("a", 10 * MIB))
+    line = progress_line(accounting.snapshot())
     assert line == "50.0 %, 1 Done, 0 Failed, 0 Skipped, 2+ Total, 10.0 MiB, 2.5 MiB/s, ETA --"
-    tally.on_enumerated()
-    assert progress_line(tally).endswith("2 Total, 10.0 MiB, 2.5 MiB/s, ETA 0:00:04")
+    accounting.finish_enumeration()
+    assert progress_line(accounting.snapshot()).endswith("2 Total, 10.0 MiB, 2.5 MiB/s, ETA 0:00:04")
 
 
 def test_live_text_redraws_one_line_and_clears_it_for_messages() -> None:
@@ -215,10 +229,10 @@ def test_text_off_a_terminal_prints_no_live_line() -> None:
 
 
 def test_summary_text_is_azcopys_block() -> None:
-    tally = Tally()
-    play(tally)
-    summary = summary_of(tally, status=JobStatus.COMPLETED_WITH_ERRORS, elapsed=90.0)
-    assert summary_text(summary, tally).splitlines() == [
+    accounting = Accounting()
+    play(Feed(accounting))
+    summary = summary_of(accounting, status=JobStatus.COMPLETED_WITH_ERRORS, elapsed=90.0)
+    assert summary_text(summary).splitlines() == [
         "Job job-1 summary",
         "Elapsed Time (Minutes): 1.5000",
         "Number of File Transfers: 4",
@@ -237,10 +251,10 @@ def test_summary_text_is_azcopys_block() -> None:
 
 
 def test_folder_failures_and_skips_are_not_counted_as_files() -> None:
-    tally = Tally()
-    tally.on_done(failed("d1", 0, is_dir=True))
-    tally.on_done(skipped("d2", 0, is_dir=True))
-    lines = summary_text(summary_of(tally, status=JobStatus.FAILED), tally).splitlines()
+    accounting = Accounting()
+    accounting.done(failed("d1", 0, is_dir=True))
+    accounting.done(skipped("d2", 0, is_dir=True))
+    lines = summary_text(summary_of(accounting, status=JobStatus.FAILED)).splitlines()
     assert "Number of File Transfers Failed: 0" in lines
     assert "Number of Folder Transfers Failed: 1" in lines
     assert "Number of File Transfers Skipped: 0" in lines
@@ -251,8 +265,8 @@ def test_folder_failures_and_skips_are_not_counted_as_files() -> None:
 def test_finished_lists_failures_then_the_summary_without_secrets() -> None:
     out, err = io.StringIO(), io.StringIO()
     text = TextOutput(out=out, err=err, live=False, command="copy")
-    play(text)
-    text.finished(summary_of(text.tally, status=JobStatus.COMPLETED_WITH_ERRORS))
+    play(Feed(text.accounting))
+    text.finished(summary_of(text.accounting, status=JobStatus.COMPLETED_WITH_ERRORS))
     printed = out.getvalue()
     assert "FAILED: tree/bad.bin: MD5 mismatch for https://acct.file.core.windows.net/share/a.txt" in printed
     assert SAS_SIG not in printed and "sig=REDACTED" in printed
@@ -273,7 +287,7 @@ def test_a_job_that_never_started_is_one_line_on_stderr() -> None:
     out, err = io.StringIO(), io.StringIO()
     text = TextOutput(out=out, err=err, live=False, command="copy")
     text.finished(
-        summary_of(Tally(), status=JobStatus.FAILED, error=f"no credential for {URL_WITH_SAS}\nhint")
+        summary_of(Accounting(), status=JobStatus.FAILED, error=f"no credential for {URL_WITH_SAS}\nhint")
     )
     assert out.getvalue() == ""
     assert err.getvalue().count("\n") == 1
@@ -341,8 +355,8 @@ def test_end_of_job_has_every_azcopy_field_with_its_type() -> None:
     out = io.StringIO()
     output = json_output(out)
     output.started("job-1")
-    play(output)
-    output.finished(summary_of(output.tally, status=JobStatus.COMPLETED_WITH_ERRORS))
+    play(Feed(output.accounting))
+    output.finished(summary_of(output.accounting, status=JobStatus.COMPLETED_WITH_ERRORS))
     end = json_lines(out)[-1]
     assert end["MessageType"] == "EndOfJob"
     summary = content(end)
@@ -375,10 +389,11 @@ def test_empty_transfer_lists_are_null_as_in_azcopy() -> None:
     out = io.StringIO()
     output = json_output(out)
     output.started("job-1")
-    output.on_queued("a", 1)
-    output.on_progress(1)
-    output.on_done(completed("a", 1))
-    output.finished(summary_of(output.tally, status=JobStatus.COMPLETED))
+    feed = Feed(output.accounting)
+    feed.on_queued("a", 1)
+    feed.on_progress(1)
+    feed.on_done(completed("a", 1))
+    output.finished(summary_of(output.accounting, status=JobStatus.COMPLETED))
     summary = content(json_lines(out)[-1])
     assert summary["FailedTransfers"] is None and summary["SkippedTransfers"] is None
     assert summary["ErrorMsg"] == ""

@@ -324,8 +324,7 @@ async def test_dry_run_writes_nothing_and_reports_every_item_skipped(world: Worl
     assert counters_.files_enumerated == len(files)
     assert (counters_.files_completed, counters_.folders_completed, counters_.files_failed) == (0, 0, 0)
     assert counters_.bytes_transferred == 0 and subscriber.progress == 0
-    # Accounting has no folders-skipped counter: a skipped folder counts in files_skipped.
-    assert counters_.files_skipped == len(files) + len(folders)
+    assert (counters_.files_skipped, counters_.folders_skipped) == (len(files), len(folders))
     assert (summary.status, summary.exit_code) == (JobStatus.COMPLETED_WITH_SKIPPED, 0)
 
 

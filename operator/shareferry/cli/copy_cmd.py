@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         with _report(args.report) as report:
-            subscribers: list[Subscriber] = [output] + ([ReportWriter(report)] if report else [])
+            subscribers: list[Subscriber] = [ReportWriter(report)] if report else []
             summary = asyncio.run(_run(request, output=output, subscribers=subscribers, environ=environ))
     except UsageError as exc:
         output.fatal(str(exc))
@@ -180,6 +180,7 @@ async def _run(
     try:
         return await run_copy(
             request,
+            accounting=output.accounting,  # the output reads its counters while the job runs
             subscribers=subscribers,
             prompt=OverwritePrompt(output) if request.options.overwrite is Overwrite.PROMPT else None,
             log=output.message,

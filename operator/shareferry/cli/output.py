@@ -1,9 +1,10 @@
 """What a transfer command prints: a live progress line, AzCopy's summary, JSON lines, a report.
 
-Every output is a progress subscriber (``on_queued`` / ``on_progress`` / ``on_done``) that keeps
-its own :class:`Tally`, plus the calls the command makes around the job: :meth:`started`,
-:meth:`message` (the core's log lines), :meth:`tick` (every :attr:`tick_seconds` while the job
-runs), :meth:`finished` and :meth:`fatal`. Nothing is printed unredacted.
+Every output owns the job's :class:`~shareferry.core.accounting.Accounting` (``accounting``, which
+the command hands to ``run_copy``), reads every counter from its snapshot and is one of its
+subscribers (``on_queued`` / ``on_progress`` / ``on_done``). Around the job the command calls
+:meth:`started`, :meth:`message` (the core's log lines), :meth:`tick` (every :attr:`tick_seconds`
+while the job runs), :meth:`finished` and :meth:`fatal`. Nothing is printed unredacted.
 
 * :class:`TextOutput`: on a terminal a single line redrawn at most twice a second (percent,
   files done / failed / skipped of those enumerated so far, ``+`` while still enumerating,
@@ -26,11 +27,11 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from shareferry.core.accounting import FileResult, Outcome
+from shareferry.core.accounting import Accounting, Clock, FileResult, Outcome, Snapshot
 from shareferry.core.engine.copier import DRY_RUN_PREFIX, DRY_RUN_SEPARATOR
 from shareferry.core.redact import redact
 
@@ -45,117 +46,11 @@ MAX_LISTED_TRANSFERS = 1000
 LIVE_TICK_SECONDS = 0.5
 JSON_TICK_SECONDS = 2.0
 
-Clock = Callable[[], float]
 Now = Callable[[], datetime]
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-# ---- counting --------------------------------------------------------------------------------
-
-
-@dataclass
-class Tally:
-    """The job's counters as the events tell them, with files and folders apart (AzCopy reports
-    them apart) and the bytes of files that settled without transferring (skipped, failed)."""
-
-    clock: Clock = time.monotonic
-    started: float = 0.0
-    files_enumerated: int = 0
-    bytes_enumerated: int = 0
-    bytes_transferred: int = 0
-    bytes_settled: int = 0
-    files_completed: int = 0
-    files_failed: int = 0
-    files_skipped: int = 0
-    folders_completed: int = 0
-    folders_failed: int = 0
-    folders_skipped: int = 0
-    enumeration_done: bool = False
-    failed: list[FileResult] = field(default_factory=list)
-    skipped: list[FileResult] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.started = self.clock()
-
-    def on_queued(self, path: str, size: int) -> None:
-        self.files_enumerated += 1
-        self.bytes_enumerated += size
-
-    def on_progress(self, nbytes: int) -> None:
-        self.bytes_transferred += nbytes
-
-    def on_enumerated(self) -> None:
-        self.enumeration_done = True
-
-    def on_done(self, result: FileResult) -> None:
-        if result.outcome is Outcome.COMPLETED:
-            if result.is_dir:
-                self.folders_completed += 1
-            else:
-                self.files_completed += 1
-            return
-        if not result.is_dir:
-            self.bytes_settled += result.size
-        if result.outcome is Outcome.FAILED:
-            if result.is_dir:
-                self.folders_failed += 1
-            else:
-                self.files_failed += 1
-            if len(self.failed) < MAX_LISTED_TRANSFERS:
-                self.failed.append(result)
-        else:
-            if result.is_dir:
-                self.folders_skipped += 1
-            else:
-                self.files_skipped += 1
-            if len(self.skipped) < MAX_LISTED_TRANSFERS:
-                self.skipped.append(result)
-
-    # derived ------------------------------------------------------------------------------
-
-    @property
-    def files_settled(self) -> int:
-        return self.files_completed + self.files_failed + self.files_skipped
-
-    @property
-    def folders(self) -> int:
-        return self.folders_completed + self.folders_failed + self.folders_skipped
-
-    @property
-    def file_transfers(self) -> int:
-        return max(self.files_enumerated, self.files_settled)
-
-    @property
-    def elapsed(self) -> float:
-        return max(0.0, self.clock() - self.started)
-
-    @property
-    def throughput(self) -> float:
-        """Bytes per second since the start."""
-        elapsed = self.elapsed
-        return self.bytes_transferred / elapsed if elapsed > 0 else 0.0
-
-    @property
-    def percent(self) -> float:
-        """How much of what is known is settled: by bytes, or by files when there are none."""
-        if self.bytes_enumerated > 0:
-            done = self.bytes_transferred + self.bytes_settled
-            return min(100.0, 100.0 * done / self.bytes_enumerated)
-        if self.files_enumerated > 0:
-            return min(100.0, 100.0 * self.files_settled / self.files_enumerated)
-        return 100.0 if self.enumeration_done else 0.0
-
-    @property
-    def eta_seconds(self) -> float | None:
-        """Seconds left at the average rate; None until enumeration is over or nothing moved."""
-        rate = self.throughput
-        if not self.enumeration_done or rate <= 0:
-            return None
-        left = self.bytes_enumerated - self.bytes_transferred - self.bytes_settled
-        return max(0.0, left / rate)
 
 
 # ---- formatting (pure) -----------------------------------------------------------------------
@@ -178,24 +73,22 @@ def human_duration(seconds: float) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-def progress_line(tally: Tally) -> str:
+def progress_line(counters: Snapshot) -> str:
     """The live line: ``42.0 %, 10 Done, 1 Failed, 2 Skipped, 30+ Total, 12.0 MiB, 3.1 MiB/s, ETA 0:00:07``."""
-    total = f"{tally.file_transfers}{'' if tally.enumeration_done else '+'}"
-    eta = tally.eta_seconds
+    total = f"{counters.file_transfers}{'' if counters.enumeration_done else '+'}"
+    eta = counters.eta_seconds
     return (
-        f"{tally.percent:.1f} %, {tally.files_completed} Done, {tally.files_failed} Failed, "
-        f"{tally.files_skipped} Skipped, {total} Total, {human_bytes(tally.bytes_transferred)}, "
-        f"{tally.throughput / MIB:.1f} MiB/s, ETA {human_duration(eta) if eta is not None else '--'}"
+        f"{counters.percent:.1f} %, {counters.files_completed} Done, {counters.files_failed} Failed, "
+        f"{counters.files_skipped} Skipped, {total} Total, {human_bytes(counters.bytes_transferred)}, "
+        f"{counters.throughput / MIB:.1f} MiB/s, ETA {human_duration(eta) if eta is not None else '--'}"
     )
 
 
-def summary_text(summary: JobSummary, tally: Tally) -> str:
-    """AzCopy's end-of-job block, counted from ``summary`` with the folder split of ``tally``."""
+def summary_text(summary: JobSummary) -> str:
+    """AzCopy's end-of-job block, counted from ``summary``."""
     counters = summary.counters
-    files_failed = max(0, counters.files_failed - tally.folders_failed)
-    files_skipped = max(0, counters.files_skipped - tally.folders_skipped)
-    file_transfers = max(counters.files_enumerated, counters.files_completed + files_failed + files_skipped)
-    folders = counters.folders_completed + tally.folders_failed + tally.folders_skipped
+    file_transfers = counters.file_transfers
+    folders = counters.folder_transfers
     lines = [
         f"Job {summary.job_id} summary",
         f"Elapsed Time (Minutes): {counters.elapsed / 60:.4f}",
@@ -205,10 +98,10 @@ def summary_text(summary: JobSummary, tally: Tally) -> str:
         f"Total Number of Transfers: {file_transfers + folders}",
         f"Number of File Transfers Completed: {counters.files_completed}",
         f"Number of Folder Transfers Completed: {counters.folders_completed}",
-        f"Number of File Transfers Failed: {files_failed}",
-        f"Number of Folder Transfers Failed: {tally.folders_failed}",
-        f"Number of File Transfers Skipped: {files_skipped}",
-        f"Number of Folder Transfers Skipped: {tally.folders_skipped}",
+        f"Number of File Transfers Failed: {counters.files_failed}",
+        f"Number of Folder Transfers Failed: {counters.folders_failed}",
+        f"Number of File Transfers Skipped: {counters.files_skipped}",
+        f"Number of Folder Transfers Skipped: {counters.folders_skipped}",
         f"TotalBytesTransferred: {counters.bytes_transferred}",
         f"Final Job Status: {summary.status.value}",
     ]
@@ -279,11 +172,19 @@ def _percent_text(value: float) -> str:
 
 
 def job_summary_content(
-    tally: Tally, *, job_id: str, status: str, error: str | None, complete: bool
+    counters: Snapshot,
+    *,
+    failed: list[FileResult],
+    skipped: list[FileResult],
+    job_id: str,
+    status: str,
+    error: str | None,
+    complete: bool,
 ) -> dict[str, Any]:
-    """AzCopy's ListJobSummaryResponse for the counters in ``tally``."""
-    folders = tally.folders
-    transfers_total = tally.file_transfers + folders
+    """AzCopy's ListJobSummaryResponse for ``counters``, listing (at most
+    :data:`MAX_LISTED_TRANSFERS` of) the ``failed`` and ``skipped`` results."""
+    folders = counters.folder_transfers
+    transfers_total = counters.file_transfers + folders
     return {
         "ErrorMsg": redact(error or ""),
         "JobID": job_id,
@@ -291,26 +192,26 @@ def job_summary_content(
         "CompleteJobOrdered": complete,
         "JobStatus": status,
         "TotalTransfers": str(transfers_total),
-        "FileTransfers": str(tally.file_transfers),
+        "FileTransfers": str(counters.file_transfers),
         "FolderPropertyTransfers": str(folders),
         "SymlinkTransfers": "0",
-        "FoldersCompleted": str(tally.folders_completed),
-        "TransfersCompleted": str(tally.files_completed + tally.folders_completed),
-        "FoldersFailed": str(tally.folders_failed),
-        "TransfersFailed": str(tally.files_failed + tally.folders_failed),
-        "FoldersSkipped": str(tally.folders_skipped),
-        "TransfersSkipped": str(tally.files_skipped + tally.folders_skipped),
-        "BytesOverWire": str(tally.bytes_transferred),
-        "TotalBytesTransferred": str(tally.bytes_transferred),
-        "TotalBytesEnumerated": str(tally.bytes_enumerated),
-        "TotalBytesExpected": str(tally.bytes_enumerated),
-        "PercentComplete": _percent_text(tally.percent),
+        "FoldersCompleted": str(counters.folders_completed),
+        "TransfersCompleted": str(counters.files_completed + counters.folders_completed),
+        "FoldersFailed": str(counters.folders_failed),
+        "TransfersFailed": str(counters.files_failed + counters.folders_failed),
+        "FoldersSkipped": str(counters.folders_skipped),
+        "TransfersSkipped": str(counters.files_skipped + counters.folders_skipped),
+        "BytesOverWire": str(counters.bytes_transferred),
+        "TotalBytesTransferred": str(counters.bytes_transferred),
+        "TotalBytesEnumerated": str(counters.bytes_enumerated),
+        "TotalBytesExpected": str(counters.bytes_enumerated),
+        "PercentComplete": _percent_text(counters.percent),
         "AverageIOPS": "0",
         "AverageE2EMilliseconds": "0",
         "ServerBusyPercentage": "0",
         "NetworkErrorPercentage": "0",
-        "FailedTransfers": [_transfer_detail(r) for r in tally.failed] or None,
-        "SkippedTransfers": [_transfer_detail(r) for r in tally.skipped] or None,
+        "FailedTransfers": [_transfer_detail(r) for r in failed[:MAX_LISTED_TRANSFERS]] or None,
+        "SkippedTransfers": [_transfer_detail(r) for r in skipped[:MAX_LISTED_TRANSFERS]] or None,
         "PerfConstraint": 0,
         "PerformanceAdvice": [],
         "IsCleanupJob": False,
@@ -325,6 +226,7 @@ class JobOutput(Protocol):
 
     tick_seconds: float | None
     paused: bool  # while True, tick() draws nothing (a question is on the terminal)
+    accounting: Accounting  # the job's counters, with this output among its subscribers
 
     def on_queued(self, path: str, size: int) -> None: ...
 
@@ -345,32 +247,39 @@ class JobOutput(Protocol):
     def fatal(self, text: str) -> None: ...
 
 
-class _Counting:
-    """Forwards progress events to a :class:`Tally`."""
+class _Reading:
+    """Owns the job's :class:`Accounting` (subscribed to it) and reads its counters."""
 
-    def __init__(self, tally: Tally) -> None:
-        self.tally = tally
+    def __init__(self, clock: Clock) -> None:
+        self.accounting = Accounting(subscribers=[self], clock=clock)
+        self._ended = False
 
     def on_queued(self, path: str, size: int) -> None:
-        self.tally.on_queued(path, size)
+        return None
 
     def on_progress(self, nbytes: int) -> None:
-        self.tally.on_progress(nbytes)
-
-    def on_enumerated(self) -> None:
-        self.tally.on_enumerated()
+        return None
 
     def on_done(self, result: FileResult) -> None:
-        self.tally.on_done(result)
+        return None
+
+    def _start_clock(self) -> None:
+        """The job starts now: rates and elapsed time count from here, not from construction."""
+        self.accounting.started = self.accounting.clock()
+
+    def _counters(self) -> Snapshot:
+        """The counters now; once the job has finished, its totals are final."""
+        counters = self.accounting.snapshot()
+        return replace(counters, enumeration_done=True) if self._ended else counters
 
 
-class TextOutput(_Counting):
+class TextOutput(_Reading):
     """Text for people: a live line when ``live`` (a terminal), the summary at the end."""
 
     def __init__(
         self, *, out: TextIO, err: TextIO, live: bool, command: str, clock: Clock = time.monotonic
     ) -> None:
-        super().__init__(Tally(clock=clock))
+        super().__init__(clock)
         self.out = out
         self.err = err
         self.live = live
@@ -380,6 +289,7 @@ class TextOutput(_Counting):
         self._drawn = False
 
     def started(self, job_id: str) -> None:
+        self._start_clock()
         if self.live:
             self._write_out(f"Job {job_id} has started\n")
 
@@ -393,7 +303,7 @@ class TextOutput(_Counting):
 
     def tick(self) -> None:
         if self.live and not self.paused:
-            self.out.write("\r" + progress_line(self.tally) + "\033[K")
+            self.out.write("\r" + progress_line(self._counters()) + "\033[K")
             self.out.flush()
             self._drawn = True
 
@@ -407,16 +317,16 @@ class TextOutput(_Counting):
         if summary.error and never_started(summary):
             self.fatal(summary.error)
             return
-        self.tally.enumeration_done = True
+        self._ended = True
         if self.live:
             self.tick()
             self.out.write("\n")
             self._drawn = False
         counters = summary.counters
-        lines = failure_lines(summary.failures, counters.files_failed)
+        lines = failure_lines(summary.failures, counters.files_failed + counters.folders_failed)
         if lines:
             self._write_out("\n".join(lines) + "\n")
-        self._write_out("\n" + summary_text(summary, self.tally) + "\n")
+        self._write_out("\n" + summary_text(summary) + "\n")
         if summary.error:
             self.fatal(summary.error)
 
@@ -430,7 +340,7 @@ class TextOutput(_Counting):
         self.out.flush()
 
 
-class JsonOutput(_Counting):
+class JsonOutput(_Reading):
     """AzCopy's ``--output-type json``: one JSON object per line on ``out``."""
 
     def __init__(
@@ -442,7 +352,7 @@ class JsonOutput(_Counting):
         clock: Clock = time.monotonic,
         now: Now = _utc_now,
     ) -> None:
-        super().__init__(Tally(clock=clock))
+        super().__init__(clock)
         self.out = out
         self.err = err
         self.command = command
@@ -457,6 +367,7 @@ class JsonOutput(_Counting):
         self.out.flush()
 
     def started(self, job_id: str) -> None:
+        self._start_clock()
         self.job_id = job_id
         self.emit(
             "Init",
@@ -471,7 +382,6 @@ class JsonOutput(_Counting):
             self.emit("Info", f"WARNING: {text}")
 
     def on_done(self, result: FileResult) -> None:
-        super().on_done(result)
         if result.reason == "dry-run":
             source, destination = self._dry_runs.popleft() if self._dry_runs else ("", result.path)
             content = {
@@ -492,7 +402,7 @@ class JsonOutput(_Counting):
         if summary.error and never_started(summary):
             self.fatal(summary.error)
             return
-        self.tally.enumeration_done = True
+        self._ended = True
         self.job_id = summary.job_id
         self._summary("EndOfJob", status=summary.status.value, error=summary.error, complete=True)
         if summary.error:
@@ -506,7 +416,13 @@ class JsonOutput(_Counting):
 
     def _summary(self, message_type: str, *, status: str, error: str | None, complete: bool) -> None:
         content = job_summary_content(
-            self.tally, job_id=self.job_id, status=status, error=error, complete=complete
+            self._counters(),
+            failed=self.accounting.failures,
+            skipped=self.accounting.skips,
+            job_id=self.job_id,
+            status=status,
+            error=error,
+            complete=complete,
         )
         self.emit(message_type, json.dumps(content, ensure_ascii=False, separators=_COMPACT))
 
@@ -515,13 +431,7 @@ def never_started(summary: JobSummary) -> bool:
     """Nothing was listed or touched: the job failed before its first file (no credential,
     source not found), so a summary of zeros would only hide the one line that matters."""
     counters = summary.counters
-    return not (
-        counters.files_enumerated
-        or counters.files_completed
-        or counters.files_failed
-        or counters.files_skipped
-        or counters.folders_completed
-    )
+    return not (counters.files_enumerated or counters.files_settled or counters.folder_transfers)
 
 
 def one_line(text: str) -> str:

@@ -8,9 +8,13 @@ so no locking is needed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+#: Seconds from an arbitrary start (``time.monotonic``; a fake one in tests).
+Clock = Callable[[], float]
 
 
 class Outcome(StrEnum):
@@ -36,7 +40,9 @@ class FileResult:
 
 @dataclass
 class Snapshot:
-    """Counters at one moment, plus derived rates."""
+    """Counters at one moment, plus derived rates. Files and folders are counted apart (AzCopy
+    reports them apart); ``bytes_settled`` are the bytes of files that finished without
+    transferring (skipped or failed), so progress reaches 100 % when every file is settled."""
 
     files_enumerated: int
     bytes_enumerated: int
@@ -47,6 +53,24 @@ class Snapshot:
     bytes_transferred: int
     elapsed: float
     enumeration_done: bool
+    folders_failed: int = 0
+    folders_skipped: int = 0
+    bytes_settled: int = 0
+
+    @property
+    def files_settled(self) -> int:
+        """Files that finished one way or another."""
+        return self.files_completed + self.files_failed + self.files_skipped
+
+    @property
+    def file_transfers(self) -> int:
+        """Files in the job as far as known: enumerated, or settled if more (never fewer)."""
+        return max(self.files_enumerated, self.files_settled)
+
+    @property
+    def folder_transfers(self) -> int:
+        """Folders that finished one way or another (folders are not enumerated ahead)."""
+        return self.folders_completed + self.folders_failed + self.folders_skipped
 
     @property
     def throughput(self) -> float:
@@ -55,18 +79,22 @@ class Snapshot:
 
     @property
     def percent(self) -> float:
-        done = self.files_completed + self.files_failed + self.files_skipped
+        """How much of what is known is settled: by bytes, or by files when there are none."""
         if self.bytes_enumerated > 0:
-            return min(100.0, 100.0 * self.bytes_transferred / self.bytes_enumerated)
+            done = self.bytes_transferred + self.bytes_settled
+            return min(100.0, 100.0 * done / self.bytes_enumerated)
         if self.files_enumerated > 0:
-            return 100.0 * done / self.files_enumerated
+            return min(100.0, 100.0 * self.files_settled / self.files_enumerated)
         return 100.0 if self.enumeration_done else 0.0
 
     @property
     def eta_seconds(self) -> float | None:
-        if not self.enumeration_done or self.throughput <= 0:
+        """Seconds left at the average rate; None until enumeration is over or nothing moved."""
+        rate = self.throughput
+        if not self.enumeration_done or rate <= 0:
             return None
-        return max(0.0, (self.bytes_enumerated - self.bytes_transferred) / self.throughput)
+        left = self.bytes_enumerated - self.bytes_transferred - self.bytes_settled
+        return max(0.0, left / rate)
 
 
 class Subscriber(Protocol):
@@ -83,7 +111,9 @@ class Subscriber(Protocol):
 
 @dataclass
 class Accounting:
-    """The job's counters and its subscribers."""
+    """The job's counters and its subscribers. ``failures`` and ``skips`` keep the first
+    ``max_kept_failures`` / ``max_kept_skips`` failed and skipped results (files and folders), so
+    a job of millions of them stays small; the counters count them all."""
 
     subscribers: list[Subscriber] = field(default_factory=list)
     files_enumerated: int = 0
@@ -92,11 +122,20 @@ class Accounting:
     files_failed: int = 0
     files_skipped: int = 0
     folders_completed: int = 0
+    folders_failed: int = 0
+    folders_skipped: int = 0
     bytes_transferred: int = 0
+    bytes_settled: int = 0
     enumeration_done: bool = False
     failures: list[FileResult] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
+    skips: list[FileResult] = field(default_factory=list)
+    clock: Clock = time.monotonic
+    started: float = field(init=False)
     max_kept_failures: int = 1000
+    max_kept_skips: int = 1000
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
 
     def queued(self, path: str, size: int) -> None:
         self.files_enumerated += 1
@@ -115,14 +154,31 @@ class Accounting:
                 self.folders_completed += 1
             else:
                 self.files_completed += 1
-        elif result.outcome is Outcome.FAILED:
-            self.files_failed += 1
-            if len(self.failures) < self.max_kept_failures:
-                self.failures.append(result)
         else:
-            self.files_skipped += 1
+            if not result.is_dir:
+                self.bytes_settled += result.size
+            if result.outcome is Outcome.FAILED:
+                self._count_failure(result)
+            else:
+                self._count_skip(result)
         for subscriber in self.subscribers:
             subscriber.on_done(result)
+
+    def _count_failure(self, result: FileResult) -> None:
+        if result.is_dir:
+            self.folders_failed += 1
+        else:
+            self.files_failed += 1
+        if len(self.failures) < self.max_kept_failures:
+            self.failures.append(result)
+
+    def _count_skip(self, result: FileResult) -> None:
+        if result.is_dir:
+            self.folders_skipped += 1
+        else:
+            self.files_skipped += 1
+        if len(self.skips) < self.max_kept_skips:
+            self.skips.append(result)
 
     def finish_enumeration(self) -> None:
         """Everything to transfer is known: totals are final, ETAs become possible."""
@@ -143,6 +199,9 @@ class Accounting:
             files_skipped=self.files_skipped,
             folders_completed=self.folders_completed,
             bytes_transferred=self.bytes_transferred,
-            elapsed=time.monotonic() - self.started,
+            elapsed=max(0.0, self.clock() - self.started),
             enumeration_done=self.enumeration_done,
+            folders_failed=self.folders_failed,
+            folders_skipped=self.folders_skipped,
+            bytes_settled=self.bytes_settled,
         )

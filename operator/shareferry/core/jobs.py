@@ -71,14 +71,18 @@ class JobSummary:
 
 
 def final_status(counters: Snapshot, *, error: str | None, cancelled: bool = False) -> JobStatus:
+    """AzCopy's verdict: a failed file or folder makes the job CompletedWithErrors (Failed when
+    nothing else finished), a skipped one CompletedWithSkipped."""
     if cancelled:
         return JobStatus.CANCELLED
     if error is not None:
         return JobStatus.FAILED
-    if counters.files_failed:
+    failed = counters.files_failed + counters.folders_failed
+    skipped = counters.files_skipped + counters.folders_skipped
+    if failed:
         succeeded = counters.files_completed + counters.folders_completed
-        return JobStatus.COMPLETED_WITH_ERRORS if succeeded or counters.files_skipped else JobStatus.FAILED
-    if counters.files_skipped:
+        return JobStatus.COMPLETED_WITH_ERRORS if succeeded or skipped else JobStatus.FAILED
+    if skipped:
         return JobStatus.COMPLETED_WITH_SKIPPED
     return JobStatus.COMPLETED
 
@@ -87,6 +91,7 @@ async def run_copy(
     request: CopyRequest,
     *,
     subscribers: Sequence[Subscriber] = (),
+    accounting: Accounting | None = None,
     prompt: Prompt | None = None,
     log: Log | None = None,
     environ: Mapping[str, str] | None = None,
@@ -97,12 +102,18 @@ async def run_copy(
     ``environ`` (default ``os.environ``) supplies the credentials and ``SHAREFERRY_BUFFER_MB``,
     the cap on chunk buffers held at once (see :mod:`shareferry.core.engine.context`).
 
+    ``accounting`` counts the job: pass one to read its counters while the job runs (a progress
+    display); ``subscribers`` are added to its subscribers. Default: a new one for them.
+
     An account-level source (no share or container in the URL) copies every share or container:
     into same-named ones at an account-level destination (created when missing), or into
     directories named after them otherwise.
     """
     job_id = job_id or str(uuid.uuid4())
-    accounting = Accounting(subscribers=list(subscribers))
+    if accounting is None:
+        accounting = Accounting(subscribers=list(subscribers))
+    else:
+        accounting.subscribers.extend(subscribers)
     from_to, source_location, destination_location = resolve(
         request.source, request.destination, request.from_to
     )
