@@ -189,6 +189,8 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
     hash_bytes = url is None and (ctx.options.put_md5 or check is not CheckMd5.NO_CHECK)
     if url is None and 0 < source.size <= ctx.chunk_size:
         return await _copy_small(ctx, transfer, source, props, check, hash_bytes=hash_bytes)
+    if url is not None:
+        props = replace(props, content_md5=source.md5)  # carried as is: known before the copy
     writer = await _request(
         ctx, lambda: ctx.destination.open_writer(transfer.destination, size=source.size, props=props)
     )
