@@ -4,6 +4,7 @@ temporary files behind, symbolic links, file times, and listings that cannot fin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import shutil
@@ -181,29 +182,35 @@ async def test_abort_removes_the_temporary_file(root: Path) -> None:
     assert names(root / "sub") == []
 
 
-@pytest.fixture
-def small_file_size_limit() -> Iterator[int]:
-    """Let this process write files of at most 4 KiB (writes past it fail with EFBIG)."""
-    limit = 4096
+SMALL_FILE_LIMIT = 4096
+
+
+@contextlib.contextmanager
+def small_file_size_limit() -> Iterator[None]:
+    """Let this process write files of at most 4 KiB (writes past it fail with EFBIG).
+
+    Held only around the one write under test: the limit applies to every file the process
+    writes, including pytest's own output when it is redirected to a file (as in CI)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (SMALL_FILE_LIMIT, hard))
     try:
-        yield limit
+        yield
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
 
 
 @pytest.mark.parametrize("size", [100, 1024 * 1024], ids=["inline", "threaded"])
-async def test_a_failed_write_leaves_no_temporary_file(
-    root: Path, size: int, small_file_size_limit: int
-) -> None:
+async def test_a_failed_write_leaves_no_temporary_file(root: Path, size: int) -> None:
     backend = LocalBackend(root)
     writer = await backend.open_writer("too-big.bin", size=0, props=WriteProps())
 
-    with pytest.raises(TransferError, match=r"cannot write .*too-big\.bin: File too large"):
-        await writer.write(2 * small_file_size_limit, b"x" * size)
+    with (
+        pytest.raises(TransferError, match=r"cannot write .*too-big\.bin: File too large"),
+        small_file_size_limit(),
+    ):
+        await writer.write(2 * SMALL_FILE_LIMIT, b"x" * size)
 
     assert names(root) == []
     with pytest.raises(TransferError, match=r"earlier write failed|already discarded"):
