@@ -14,6 +14,7 @@ listing XML; the SDK's datetimes keep only microseconds), so they round-trip exa
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import logging
@@ -310,6 +311,44 @@ class AzureFilesBackend:
                 None,
             )
         return data
+
+    async def read_whole(self, path: str, size: int) -> tuple[bytes, StoredObject]:
+        """A small file's bytes and its properties from one GET (an optional ability beyond the
+        :class:`Backend` protocol: it saves the engine a HEAD per small file). The properties
+        are those :meth:`stat` gives; the stored MD5 comes from ``x-ms-content-md5`` (ranged)
+        or ``Content-MD5``. ``size`` is the size the listing saw: a file that grew since is
+        detected by the engine from the size reported here."""
+        path = path.strip("/")
+        headers: dict[str, str] = {}
+        with self._errors("read", path):
+            downloader = await self._file(path).download_file(
+                offset=0,
+                length=max(size, 1),
+                validate_content=False,
+                decompress=False,
+                raw_response_hook=_header_capture(headers),
+            )
+            data = bytes(await downloader.readall())
+        props = downloader.properties
+        total = str(props.content_range or "").rpartition("/")[2]
+        stored = _header(headers, "x-ms-content-md5") or _header(headers, "content-md5")
+        settings = props.content_settings
+        return data, StoredObject(
+            path=path,
+            is_dir=False,
+            size=int(total) if total.isdigit() else len(data),
+            last_modified=props.last_modified,
+            md5=base64.b64decode(stored) if stored else None,
+            content=ContentHeaders(
+                content_type=settings.content_type,
+                content_encoding=settings.content_encoding,
+                content_language=settings.content_language,
+                content_disposition=settings.content_disposition,
+                cache_control=settings.cache_control,
+            ),
+            metadata=dict(props.metadata or {}),
+            smb=_smb_from_headers(headers),
+        )
 
     def source_url(self, path: str) -> str | None:
         """The file URL with a read SAS (the backend's own, or one made from the account key),

@@ -167,12 +167,29 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
         _log_dry_run(ctx, transfer)
         return FileResult(transfer.destination, transfer.source.size, Outcome.SKIPPED, reason="dry-run")
     source = transfer.source
-    source_is_local = ctx.source.kind == "local"
-    if not source_is_local and source.content is None:
+    if ctx.source.kind == "local" or source.content is not None:
+        return await _copy_described(ctx, transfer, source, prefetched=None)
+    reader = getattr(ctx.source, "read_whole", None)
+    held = source.size
+    if reader is None or ctx.server_side or not 0 < held <= ctx.chunk_size:
         stat = await _request(ctx, lambda: ctx.source.stat(transfer.source.path))
         if stat is None:
             raise NotFoundError(f"{ctx.source.describe(transfer.source.path)} no longer exists")
-        source = stat
+        return await _copy_described(ctx, transfer, stat, prefetched=None)
+    # A small remote file: one GET brings its bytes and its properties (no separate HEAD).
+    await ctx.budget.take(held)
+    try:
+        data, stat = await _request(ctx, lambda: reader(transfer.source.path, held))
+        return await _copy_described(ctx, transfer, stat, prefetched=data)
+    finally:
+        await ctx.budget.give(held)
+
+
+async def _copy_described(
+    ctx: EngineContext, transfer: Transfer, source: StoredObject, *, prefetched: bytes | None
+) -> FileResult:
+    """Copy a file whose properties are known (and, for a small remote one, its bytes)."""
+    source_is_local = ctx.source.kind == "local"
     smb_both = ctx.source.capabilities.smb and ctx.destination.capabilities.smb
     permission = await _permission(ctx, source) if smb_both else None
     props = write_props(
@@ -188,7 +205,7 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
     url = ctx.source.source_url(source.path) if ctx.server_side else None
     hash_bytes = url is None and (ctx.options.put_md5 or check is not CheckMd5.NO_CHECK)
     if url is None and 0 < source.size <= ctx.chunk_size:
-        return await _copy_small(ctx, transfer, source, props, check, hash_bytes=hash_bytes)
+        return await _copy_small(ctx, transfer, source, props, check, hash_bytes=hash_bytes, data=prefetched)
     if url is not None:
         props = replace(props, content_md5=source.md5)  # carried as is: known before the copy
     writer = await _request(
@@ -231,14 +248,19 @@ async def _copy_small(
     check: CheckMd5,
     *,
     hash_bytes: bool,
+    data: bytes | None = None,
 ) -> FileResult:
     """A file of one chunk: read and check it before touching the destination, so its MD5 is
     known when the destination object is created (one request fewer on Azure Files, and a bad
-    download never creates anything)."""
+    download never creates anything). ``data``: the bytes, already read (and budgeted) along
+    with the properties."""
     size = source.size
-    await ctx.budget.take(size)
+    held = 0 if data is not None else size
+    if held:
+        await ctx.budget.take(held)
     try:
-        data = await _request(ctx, lambda: ctx.source.read(source.path, 0, size))
+        if data is None:
+            data = await _request(ctx, lambda: ctx.source.read(source.path, 0, size))
         if len(data) != size:
             raise TransferError(
                 f"{ctx.source.describe(source.path)} changed while being copied "
@@ -262,7 +284,8 @@ async def _copy_small(
             await writer.abort()
             raise
     finally:
-        await ctx.budget.give(size)
+        if held:
+            await ctx.budget.give(held)
     return FileResult(transfer.destination, size, Outcome.COMPLETED, md5=digest.hex() if digest else None)
 
 
