@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from azure.core.credentials import AzureSasCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.fileshare.aio import ShareServiceClient
@@ -20,18 +19,10 @@ from shareferry.core.locations import Location
 from shareferry.core.redact import redact
 
 
-def _sdk_credential(credential: Credential, account: str | None) -> Any:
-    if credential.sas:
-        return AzureSasCredential(credential.sas)
-    if credential.account_key:
-        return {"account_name": credential.account_name or account, "account_key": credential.account_key}
-    return credential.token_credential
-
-
 async def container_names(location: Location, credential: Credential) -> AsyncIterator[str]:
     """Names of the account's shares (not snapshots) or containers, in the service's order."""
     assert location.endpoint is not None
-    sdk_credential = _sdk_credential(credential, location.account)
+    sdk_credential: Any = credential.sdk_credential()
     try:
         if location.kind == "file":
             extra: dict[str, Any] = {"token_intent": "backup"} if credential.kind == "token" else {}
