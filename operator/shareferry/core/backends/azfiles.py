@@ -219,13 +219,7 @@ class AzureFilesBackend:
             is_dir=False,
             size=int(props.size),
             md5=bytes(settings.content_md5) if settings.content_md5 else None,
-            content=ContentHeaders(
-                content_type=settings.content_type,
-                content_encoding=settings.content_encoding,
-                content_language=settings.content_language,
-                content_disposition=settings.content_disposition,
-                cache_control=settings.cache_control,
-            ),
+            content=_content_headers(settings),
             metadata=dict(props.metadata or {}),
             **common,
         )
@@ -339,13 +333,7 @@ class AzureFilesBackend:
             size=int(total) if total.isdigit() else len(data),
             last_modified=props.last_modified,
             md5=base64.b64decode(stored) if stored else None,
-            content=ContentHeaders(
-                content_type=settings.content_type,
-                content_encoding=settings.content_encoding,
-                content_language=settings.content_language,
-                content_disposition=settings.content_disposition,
-                cache_control=settings.cache_control,
-            ),
+            content=_content_headers(settings),
             metadata=dict(props.metadata or {}),
             smb=_smb_from_headers(headers),
         )
@@ -618,6 +606,17 @@ def _reraise_missing_container(exc: ResourceNotFoundError) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _content_headers(settings: ContentSettings) -> ContentHeaders:
+    """The SDK's content settings as the core's neutral headers (the inverse of the next one)."""
+    return ContentHeaders(
+        content_type=settings.content_type,
+        content_encoding=settings.content_encoding,
+        content_language=settings.content_language,
+        content_disposition=settings.content_disposition,
+        cache_control=settings.cache_control,
+    )
 
 
 def _content_settings(content: ContentHeaders, md5: bytes | None) -> ContentSettings:
