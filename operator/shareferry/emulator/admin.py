@@ -16,9 +16,13 @@ Mounted under ``/_emulator/``, a path the Azure protocol never uses (no account 
 ``DELETE /_emulator/faults``
     Removes every rule. Answers ``{"rules": []}``.
 ``GET /_emulator/counters``
-    The request counters (:meth:`RequestCounters.snapshot`).
+    The request counters (:meth:`RequestCounters.snapshot`). With ``?paths=1`` (or ``true``)
+    also ``"paths"``: successful content writes (Create File, Put Range, Put Range From URL,
+    Copy File) per file, ``{"account/share/dir/a.txt": {"CreateFile": 1, "PutRange": 3}}``, and
+    ``"paths_truncated"``: true once files beyond the tracking cap went uncounted. ``paths=0``
+    or ``false`` is the plain answer; another value is a 400.
 ``DELETE /_emulator/counters``
-    Resets them; answers the (empty) snapshot.
+    Resets them, the per-file writes included; answers the (empty) snapshot.
 ``GET /_emulator/health``
     ``{"status": "ok"}``.
 
@@ -44,6 +48,9 @@ ADMIN_PREFIX = "/_emulator/"
 
 INJECTOR_KEY = web.AppKey("shareferry.emulator.fault_injector", FaultInjector)
 COUNTERS_KEY = web.AppKey("shareferry.emulator.request_counters", RequestCounters)
+
+#: Values a boolean query parameter (``?paths=``) accepts.
+_FLAGS = {"1": True, "true": True, "0": False, "false": False}
 
 _ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/_emulator/faults": ("GET", "PUT", "POST", "DELETE"),
@@ -121,7 +128,11 @@ async def _delete_faults(request: web.Request) -> web.Response:
 
 
 async def _get_counters(request: web.Request) -> web.Response:
-    return web.json_response(request.app[COUNTERS_KEY].snapshot())
+    value = request.query.get("paths", "0")
+    paths = _FLAGS.get(value.lower())
+    if paths is None:
+        return _error(400, f"paths must be 1, true, 0 or false, not {value!r}")
+    return web.json_response(request.app[COUNTERS_KEY].snapshot(paths=paths))
 
 
 async def _delete_counters(request: web.Request) -> web.Response:

@@ -2,8 +2,9 @@
 
 For every Azure request: classify it into an operation (:mod:`routing`), check its credentials
 (:mod:`auth`), apply any injected fault (:mod:`faults`), run the operation's handler, persist
-what changed, count it, and stamp the headers every Azure response carries. Errors are answered
-as Azure does: status, ``x-ms-error-code`` and an XML body (none for HEAD).
+what changed, count it (and, for a successful content write, the file it wrote), and stamp the
+headers every Azure response carries. Errors are answered as Azure does: status,
+``x-ms-error-code`` and an XML body (none for HEAD).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from shareferry.emulator.context import MAX_RANGE_BYTES, Ctx, policy_lookup
 from shareferry.emulator.errors import StorageError
 from shareferry.emulator.faults import Fault, FaultInjector, RequestCounters
 from shareferry.emulator.persist import NoPersistence, SqlitePersistence
-from shareferry.emulator.routing import Route, classify
+from shareferry.emulator.routing import CONTENT_WRITE_OPS, Route, classify
 from shareferry.emulator.store import Store
 from shareferry.emulator.wire import parse_query
 
@@ -154,6 +155,7 @@ class Emulator:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_id = str(uuid.uuid4())
         op = "Unknown"
+        written: str | None = None  # the file a successful content write wrote
         try:
             raw_path, _, raw_query = request.raw_path.partition("?")
             query = parse_query(raw_query)
@@ -193,6 +195,8 @@ class Emulator:
             response = await HANDLERS[op](ctx)
             if route.writes:
                 self.store.commit()
+            if op in CONTENT_WRITE_OPS and 200 <= response.status < 300:
+                written = ctx.stored_key()  # no await since the handler: the file is as it wrote it
         except StorageError as error:
             response = _error_response(request, error)
         except web.HTTPRequestEntityTooLarge:
@@ -211,7 +215,7 @@ class Emulator:
             response = _error_response(
                 request, StorageError(500, "InternalError", "The emulator failed unexpectedly.")
             )
-        self.counters.record(op, response.status)
+        self.counters.record(op, response.status, written)
         _stamp(request, response, request_id)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s -> %s", op, request.method, _redacted(request.raw_path), response.status)

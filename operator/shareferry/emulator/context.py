@@ -59,6 +59,11 @@ class Ctx:
         allow = self.headers.get("x-ms-allow-trailing-dot", "").lower() == "true"
         return normalize_path(self.route.path, allow_trailing_dot=allow)
 
+    def stored_key(self) -> str:
+        """``account/share/path`` of the addressed file, the path spelled as stored."""
+        share = self.share()
+        return f"{self.account}/{share.name}/{self.store.stored_path(share, self.path)}"
+
     def header(self, name: str) -> str | None:
         value = self.headers.get(name)
         return value if value not in (None, "") else None

@@ -4,7 +4,8 @@ Every request the emulator serves is classified into one operation name (``PutRa
 ``GetFile``, ``CreateShare``..., see :mod:`shareferry.emulator.routing`). A :class:`FaultInjector`
 holds an ordered list of :class:`FaultRule`; for each request the app asks
 :meth:`FaultInjector.decide` which faults to apply to that operation, and a
-:class:`RequestCounters` tallies what was answered.
+:class:`RequestCounters` tallies what was answered (and how often each file's content was
+written).
 
 Fault kinds
 -----------
@@ -306,19 +307,41 @@ class FaultInjector:
         )
 
 
-class RequestCounters:
-    """Requests answered per operation and status, and faults injected per operation and kind."""
+#: How many files :class:`RequestCounters` tracks writes for; later new files are left out.
+MAX_TRACKED_PATHS = 1_000_000
 
-    def __init__(self) -> None:
+
+class RequestCounters:
+    """Requests answered per operation and status, faults injected per operation and kind, and
+    successful content writes per file and operation.
+
+    A file is keyed ``account/share/path`` (the path decoded, spelled as stored). At most
+    ``max_paths`` files are tracked (default :data:`MAX_TRACKED_PATHS`, read when the counters are
+    made); writes to files beyond that are not counted and the snapshot says ``paths_truncated``.
+    """
+
+    def __init__(self, max_paths: int | None = None) -> None:
         self._lock = threading.Lock()
         self._statuses: dict[str, dict[int, int]] = {}
         self._faults: dict[str, dict[str, int]] = {}
+        self._writes: dict[str, dict[str, int]] = {}
+        self._writes_truncated = False
+        self.max_paths = MAX_TRACKED_PATHS if max_paths is None else max_paths
 
-    def record(self, op: str, status: int) -> None:
-        """Count one answered request."""
+    def record(self, op: str, status: int, written: str | None = None) -> None:
+        """Count one answered request; ``written`` is the file a successful content write wrote."""
         with self._lock:
             by_status = self._statuses.setdefault(op, {})
             by_status[status] = by_status.get(status, 0) + 1
+            if written is None:
+                return
+            by_op = self._writes.get(written)
+            if by_op is None:
+                if len(self._writes) >= self.max_paths:
+                    self._writes_truncated = True
+                    return
+                by_op = self._writes[written] = {}
+            by_op[op] = by_op.get(op, 0) + 1
 
     def record_fault(self, op: str, kind: str) -> None:
         """Count one injected fault (a request may have several: latency, then a terminal one)."""
@@ -326,11 +349,12 @@ class RequestCounters:
             by_kind = self._faults.setdefault(op, {})
             by_kind[kind] = by_kind.get(kind, 0) + 1
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, *, paths: bool = False) -> dict[str, Any]:
         """A JSON-ready copy of the counters (operations and statuses sorted).
 
         ``{"operations": {op: {"total": n, "by_status": {"201": n, ...}}},
-        "faults": {op: {kind: n}}, "total": n}``
+        "faults": {op: {kind: n}}, "total": n}``; with ``paths`` also
+        ``"paths": {"account/share/path": {op: n}}`` (sorted) and ``"paths_truncated": bool``.
         """
         with self._lock:
             operations: dict[str, Any] = {}
@@ -347,13 +371,21 @@ class RequestCounters:
                 op: {kind: self._faults[op][kind] for kind in sorted(self._faults[op])}
                 for op in sorted(self._faults)
             }
-        return {"operations": operations, "faults": faults, "total": total}
+            out: dict[str, Any] = {"operations": operations, "faults": faults, "total": total}
+            if paths:
+                out["paths"] = {
+                    path: dict(sorted(self._writes[path].items())) for path in sorted(self._writes)
+                }
+                out["paths_truncated"] = self._writes_truncated
+        return out
 
     def reset(self) -> None:
-        """Forget every count."""
+        """Forget every count, the per-file writes included."""
         with self._lock:
             self._statuses.clear()
             self._faults.clear()
+            self._writes.clear()
+            self._writes_truncated = False
 
 
 def _parse_spec(text: str) -> FaultRule:

@@ -104,6 +104,10 @@ _FILE_OPS: dict[tuple[str, str], tuple[str, frozenset[str], bool]] = {
     ("PUT", "rename"): ("RenameFile", _CREATE, True),
 }
 
+#: Operations that create a file or write its bytes; the request counters tally them per file.
+#: Put Range counts whether it updates or clears; Copy File counts for its destination.
+CONTENT_WRITE_OPS = frozenset({"CreateFile", "PutRange", "PutRangeFromURL", "CopyFile"})
+
 #: Handle operations carry no restype, for directories too: on the share's root the path is empty.
 _ROOT_HANDLE_OPS = frozenset({"ListHandles", "ForceCloseHandles"})
 

@@ -238,6 +238,20 @@ class Store:
             node = child
         return node
 
+    def stored_path(self, share: Share, path: str) -> str:
+        """``path`` spelled as stored: each existing segment in the case it was created with.
+
+        Segments that do not exist keep the given spelling, so this never raises.
+        """
+        node: Node | None = share.root
+        out: list[str] = []
+        for part in path.split("/"):
+            if not part:
+                continue
+            node = node.get(part) if isinstance(node, Directory) else None
+            out.append(node.name if node is not None else part)
+        return "/".join(out)
+
     def directory(self, share: Share, path: str) -> Directory:
         """The directory at ``path``; a file there is "not found" for directory operations.
 
