@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from azure.storage.fileshare import ShareClient, ShareServiceClient
 
 from shareferry.emulator import EmulatorConfig, RunningEmulator
+
+
+@pytest.fixture(autouse=True)
+def job_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test keeps its job plans in a directory of its own, never in the user's home (the
+    variable is in ``os.environ``, so CLI subprocesses inherit it)."""
+    directory = tmp_path_factory.mktemp("jobs")
+    monkeypatch.setenv("SHAREFERRY_JOB_DIR", str(directory))
+    yield directory
 
 
 @pytest.fixture

@@ -67,7 +67,8 @@ def clean_environment(**extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AZURE_", "SHAREFERRY_")) and key not in ("ACCOUNT_NAME", "ACCOUNT_KEY")
+        if (not key.startswith(("AZURE_", "SHAREFERRY_")) or key == "SHAREFERRY_JOB_DIR")
+        and key not in ("ACCOUNT_NAME", "ACCOUNT_KEY")
     }
     env["NO_PROXY"] = "127.0.0.1,localhost"
     env.update(extra)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from shareferry import __version__
-from shareferry.cli import copy_cmd, emulator_cmd, make_cmd
+from shareferry.cli import copy_cmd, emulator_cmd, jobs_cmd, make_cmd, resume_cmd, sync_cmd
 from shareferry.cli.transfer_flags import CommandParser
 
 
@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shareferry {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     copy_cmd.register(commands)
+    sync_cmd.register(commands)
     make_cmd.register(commands)
+    resume_cmd.register(jobs_cmd.register(commands))
     emulator_cmd.register(commands)
     return parser
 

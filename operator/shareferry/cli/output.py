@@ -105,6 +105,22 @@ def summary_text(summary: JobSummary) -> str:
         f"TotalBytesTransferred: {counters.bytes_transferred}",
         f"Final Job Status: {summary.status.value}",
     ]
+    if counters.files_resumed:
+        lines.insert(-1, f"Files Completed by Earlier Runs: {counters.files_resumed}")
+    sync = counters.sync
+    if sync is not None:
+        lines[1:1] = [
+            f"Files Scanned at Source: {sync.source_files_scanned}",
+            f"Files Scanned at Destination: {sync.destination_files_scanned}",
+            f"Files Unchanged: {sync.files_unchanged}",
+        ]
+        lines.insert(
+            -1, f"Number of Deletions at Destination: {sync.delete_completed} of {sync.delete_total}"
+        )
+        if sync.delete_failed:
+            lines.insert(-1, f"Number of Deletions Failed: {sync.delete_failed}")
+    if summary.resumable and summary.exit_code != 0:
+        lines.append(f"Resume it with: shareferry jobs resume {summary.job_id}")
     return "\n".join(lines)
 
 
@@ -185,7 +201,7 @@ def job_summary_content(
     :data:`MAX_LISTED_TRANSFERS` of) the ``failed`` and ``skipped`` results."""
     folders = counters.folder_transfers
     transfers_total = counters.file_transfers + folders
-    return {
+    content: dict[str, Any] = {
         "ErrorMsg": redact(error or ""),
         "JobID": job_id,
         "ActiveConnections": "0",
@@ -216,6 +232,12 @@ def job_summary_content(
         "PerformanceAdvice": [],
         "IsCleanupJob": False,
     }
+    if counters.sync is not None:  # what AzCopy's sync adds to its summary
+        content["SourceFilesScanned"] = str(counters.sync.source_files_scanned)
+        content["DestinationFilesScanned"] = str(counters.sync.destination_files_scanned)
+        content["DeleteTotalTransfers"] = str(counters.sync.delete_total)
+        content["DeleteTransfersCompleted"] = str(counters.sync.delete_completed)
+    return content
 
 
 # ---- outputs ---------------------------------------------------------------------------------

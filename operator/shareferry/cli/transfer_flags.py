@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 from shareferry.core.errors import UsageError
@@ -78,9 +78,10 @@ def _negated(flag: str) -> str:
     return "--" + flag[5:] if flag.startswith("--no-") else "--no-" + flag[2:]
 
 
-def expand_boolean_flags(argv: Sequence[str]) -> list[str]:
-    """``argv`` with every ``--flag=true|false`` of a boolean flag rewritten to ``--flag`` or its
-    hidden negation (argparse switches take no value). Arguments after ``--`` are left alone."""
+def expand_boolean_flags(argv: Sequence[str], extra: Collection[str] = ()) -> list[str]:
+    """``argv`` with every ``--flag=true|false`` of a boolean flag (:data:`BOOLEAN_FLAGS`, and
+    ``extra``) rewritten to ``--flag`` or its hidden negation (argparse switches take no value).
+    Arguments after ``--`` are left alone."""
     expanded: list[str] = []
     rest = False
     for arg in argv:
@@ -89,7 +90,7 @@ def expand_boolean_flags(argv: Sequence[str]) -> list[str]:
             expanded.append(arg)
             continue
         name, sep, value = arg.partition("=")
-        if sep and name in BOOLEAN_FLAGS:
+        if sep and (name in BOOLEAN_FLAGS or name in extra):
             expanded.append(name if parse_bool(value, name) else _negated(name))
         else:
             expanded.append(arg)
@@ -111,13 +112,14 @@ class CommandParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.one_line_errors = one_line_errors
         self.boolean_flags = boolean_flags
+        self.extra_boolean_flags: set[str] = set()  # a command's own switches that take =true|false
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         if self.boolean_flags and args is not None:
             try:
-                args = expand_boolean_flags(args)
+                args = expand_boolean_flags(args, self.extra_boolean_flags)
             except UsageError as exc:
                 self.error(str(exc))
         parsed, extras = super().parse_known_args(args, namespace)

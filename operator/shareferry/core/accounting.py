@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -36,6 +36,7 @@ class FileResult:
     reason: str | None = None  # why skipped (exists, not newer, filtered...)
     source: str | None = None  # printable source (URL without SAS, or local path)
     destination: str | None = None  # printable destination
+    resumed: bool = False  # completed by an earlier run of the same job (nothing sent now)
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Snapshot:
     folders_failed: int = 0
     folders_skipped: int = 0
     bytes_settled: int = 0
+    files_resumed: int = 0
+    bytes_resumed: int = 0
+    sync: SyncCounts | None = None
 
     @property
     def files_settled(self) -> int:
@@ -74,8 +78,9 @@ class Snapshot:
 
     @property
     def throughput(self) -> float:
-        """Bytes per second since the start."""
-        return self.bytes_transferred / self.elapsed if self.elapsed > 0 else 0.0
+        """Bytes per second since the start (bytes an earlier run sent do not count)."""
+        sent = self.bytes_transferred - self.bytes_resumed
+        return sent / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def percent(self) -> float:
@@ -95,6 +100,19 @@ class Snapshot:
             return None
         left = self.bytes_enumerated - self.bytes_transferred - self.bytes_settled
         return max(0.0, left / rate)
+
+
+@dataclass
+class SyncCounts:
+    """What a sync adds to the counters, in AzCopy's terms: files scanned on each side, files
+    found unchanged, and deletions (candidates, done, failed)."""
+
+    source_files_scanned: int = 0
+    destination_files_scanned: int = 0
+    files_unchanged: int = 0
+    delete_total: int = 0
+    delete_completed: int = 0
+    delete_failed: int = 0
 
 
 class Subscriber(Protocol):
@@ -133,6 +151,9 @@ class Accounting:
     started: float = field(init=False)
     max_kept_failures: int = 1000
     max_kept_skips: int = 1000
+    files_resumed: int = 0
+    bytes_resumed: int = 0
+    sync: SyncCounts | None = None  # set by a sync job
 
     def __post_init__(self) -> None:
         self.started = self.clock()
@@ -149,7 +170,12 @@ class Accounting:
             subscriber.on_progress(nbytes)
 
     def done(self, result: FileResult) -> None:
-        if result.outcome is Outcome.COMPLETED:
+        if result.resumed:
+            self.files_completed += 1
+            self.files_resumed += 1
+            self.bytes_transferred += result.size
+            self.bytes_resumed += result.size
+        elif result.outcome is Outcome.COMPLETED:
             if result.is_dir:
                 self.folders_completed += 1
             else:
@@ -204,4 +230,7 @@ class Accounting:
             folders_failed=self.folders_failed,
             folders_skipped=self.folders_skipped,
             bytes_settled=self.bytes_settled,
+            files_resumed=self.files_resumed,
+            bytes_resumed=self.bytes_resumed,
+            sync=None if self.sync is None else replace(self.sync),
         )

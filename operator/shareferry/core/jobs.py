@@ -1,8 +1,14 @@
-"""Public entry points of the core: ``run_copy`` (and ``make_share``), one job each.
+"""Public entry points of the core: ``run_copy``, ``run_sync`` and ``resume_request``.
 
 A job resolves its locations and credentials, opens the two backends, streams the plan into the
 engine and returns a :class:`JobSummary`. The CLI, the worker pods and the operator all call
 these; nothing here prints (subscribers and the ``log`` callback do).
+
+Every run that changes something is a job with a persisted plan (:mod:`shareferry.core.jobplan`)
+in ``SHAREFERRY_JOB_DIR``: each file is recorded as it is dispatched and as it ends, so running
+the same job again (``resume=True``) sends nothing an earlier run finished. A dry run keeps its
+plan in a temporary directory; so does a job whose job directory cannot be written (with a
+warning: it cannot be resumed).
 """
 
 from __future__ import annotations
@@ -10,32 +16,39 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
-from shareferry.core.accounting import Accounting, FileResult, Snapshot, Subscriber
+from shareferry.core.accounting import Accounting, Subscriber
 from shareferry.core.backends.factory import open_destination, open_source
 from shareferry.core.backends.service import container_names
 from shareferry.core.credentials import resolve_credential
 from shareferry.core.engine.context import EngineContext, Log, Prompt, buffer_bytes_from_env
+from shareferry.core.engine.deleter import Confirm
 from shareferry.core.engine.limits import ByteBudget
+from shareferry.core.engine.resume import PlanScope
 from shareferry.core.engine.scheduler import run_transfers
 from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.filters import ObjectFilter
-from shareferry.core.locations import FromTo, Location, resolve
-from shareferry.core.options import TransferOptions
+from shareferry.core.jobplan import JobRecord
+from shareferry.core.jobrun import JobRun, new_record
+from shareferry.core.jobspec import options_from_json, options_to_json, stored_location, with_sas
+from shareferry.core.locations import Location, resolve
+from shareferry.core.options import SyncOptions, TransferOptions
 from shareferry.core.planning.copy_plan import plan_copy
 from shareferry.core.planning.shard import Shard
 from shareferry.core.redact import redact
+from shareferry.core.summary import JobStatus, JobSummary, final_status
+from shareferry.core.syncing import SyncSetup, sync_pair
 
-
-class JobStatus(StrEnum):
-    """AzCopy's final job states."""
-
-    COMPLETED = "Completed"
-    COMPLETED_WITH_ERRORS = "CompletedWithErrors"
-    COMPLETED_WITH_SKIPPED = "CompletedWithSkipped"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
+__all__ = [
+    "CopyRequest",
+    "JobStatus",
+    "JobSummary",
+    "SyncRequest",
+    "final_status",
+    "resume_request",
+    "run_copy",
+    "run_sync",
+]
 
 
 @dataclass(frozen=True)
@@ -48,43 +61,62 @@ class CopyRequest:
     options: TransferOptions = field(default_factory=TransferOptions)
 
 
-@dataclass
-class JobSummary:
-    """How a job ended, with its counters and (a bounded list of) failed files."""
+@dataclass(frozen=True)
+class SyncRequest:
+    """One ``sync``: like a copy (recursive by default), plus what sync adds."""
 
-    job_id: str
-    status: JobStatus
-    counters: Snapshot
-    from_to: FromTo | None = None
-    source: str = ""
-    destination: str = ""
-    error: str | None = None
-    failures: list[FileResult] = field(default_factory=list)
-    #: The most bytes held in chunk buffers at once: at most the job's buffer cap
-    #: (``SHAREFERRY_BUFFER_MB``), unless a single chunk is larger than the cap.
-    peak_buffer_bytes: int = 0
-
-    @property
-    def exit_code(self) -> int:
-        """0 only when nothing failed (skips are not failures)."""
-        return 0 if self.status in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_SKIPPED) else 1
+    source: str
+    destination: str
+    from_to: str | None = None
+    options: TransferOptions = field(default_factory=lambda: TransferOptions(recursive=True))
+    sync: SyncOptions = field(default_factory=SyncOptions)
 
 
-def final_status(counters: Snapshot, *, error: str | None, cancelled: bool = False) -> JobStatus:
-    """AzCopy's verdict: a failed file or folder makes the job CompletedWithErrors (Failed when
-    nothing else finished), a skipped one CompletedWithSkipped."""
-    if cancelled:
-        return JobStatus.CANCELLED
-    if error is not None:
-        return JobStatus.FAILED
-    failed = counters.files_failed + counters.folders_failed
-    skipped = counters.files_skipped + counters.folders_skipped
-    if failed:
-        succeeded = counters.files_completed + counters.folders_completed
-        return JobStatus.COMPLETED_WITH_ERRORS if succeeded or skipped else JobStatus.FAILED
-    if skipped:
-        return JobStatus.COMPLETED_WITH_SKIPPED
-    return JobStatus.COMPLETED
+def _record(
+    request: CopyRequest | SyncRequest, job_id: str, source: Location, destination: Location, from_to: str
+) -> JobRecord:
+    options = options_to_json(request.options)
+    if isinstance(request, SyncRequest):
+        options["sync"] = options_to_json(request.sync)
+    return new_record(
+        job_id=job_id,
+        command="sync" if isinstance(request, SyncRequest) else "copy",
+        source=stored_location(source, request.source),
+        destination=stored_location(destination, request.destination),
+        from_to=from_to,
+        options=options,
+    )
+
+
+def resume_request(
+    record: JobRecord, *, source_sas: str | None = None, destination_sas: str | None = None
+) -> CopyRequest | SyncRequest:
+    """The request a job plan was started with, with SAS tokens given again (plans keep none)."""
+    stored = dict(record.options)
+    sync = stored.pop("sync", None)
+    options = options_from_json(TransferOptions, stored)
+    source = with_sas(record.source, source_sas)
+    destination = with_sas(record.destination, destination_sas)
+    if record.command == "sync":
+        return SyncRequest(
+            source, destination, record.from_to, options, options_from_json(SyncOptions, sync or {})
+        )
+    return CopyRequest(source, destination, record.from_to, options)
+
+
+def _accounting(accounting: Accounting | None, subscribers: Sequence[Subscriber]) -> Accounting:
+    if accounting is None:
+        return Accounting(subscribers=list(subscribers))
+    accounting.subscribers.extend(subscribers)
+    return accounting
+
+
+def _job_error(group: BaseExceptionGroup[ShareFerryError], accounting: Accounting) -> str:
+    """The job's error line; bad input found before anything happened is raised as it is."""
+    nothing_done = accounting.files_enumerated == 0 and accounting.folders_completed == 0
+    if nothing_done and all(isinstance(e, UsageError) for e in group.exceptions):
+        raise group.exceptions[0] from None
+    return "; ".join(redact(str(e)) for e in group.exceptions)
 
 
 async def run_copy(
@@ -96,58 +128,70 @@ async def run_copy(
     log: Log | None = None,
     environ: Mapping[str, str] | None = None,
     job_id: str | None = None,
+    resume: bool = False,
 ) -> JobSummary:
     """Run one copy job to the end. Bad input and credential problems raise
     :class:`ShareFerryError` before anything is touched; failures after that are in the summary.
-    ``environ`` (default ``os.environ``) supplies the credentials and ``SHAREFERRY_BUFFER_MB``,
-    the cap on chunk buffers held at once (see :mod:`shareferry.core.engine.context`).
+    ``environ`` (default ``os.environ``) supplies the credentials, ``SHAREFERRY_BUFFER_MB`` (the
+    cap on chunk buffers held at once, see :mod:`shareferry.core.engine.context`) and
+    ``SHAREFERRY_JOB_DIR`` (where the job's plan is kept).
 
     ``accounting`` counts the job: pass one to read its counters while the job runs (a progress
     display); ``subscribers`` are added to its subscribers. Default: a new one for them.
+    ``resume``: run job ``job_id`` again from its plan, sending nothing it already finished.
 
     An account-level source (no share or container in the URL) copies every share or container:
     into same-named ones at an account-level destination (created when missing), or into
     directories named after them otherwise.
     """
     job_id = job_id or str(uuid.uuid4())
-    if accounting is None:
-        accounting = Accounting(subscribers=list(subscribers))
-    else:
-        accounting.subscribers.extend(subscribers)
+    accounting = _accounting(accounting, subscribers)
     from_to, source_location, destination_location = resolve(
         request.source, request.destination, request.from_to
     )
     options = request.options
     object_filter = ObjectFilter.build(options.filters)
     budget = ByteBudget(buffer_bytes_from_env(environ))
+    say = log or (lambda _text: None)
+    run = JobRun.begin(
+        _record(request, job_id, source_location, destination_location, from_to.value),
+        environ=environ,
+        resume=resume,
+        keep=not options.dry_run,
+        log=say,
+    )
     error: str | None = None
+    status = JobStatus.CANCELLED
     try:
-        async for source, destination, create in _pairs(
-            source_location, destination_location, environ, options
-        ):
-            await _copy_pair(
-                source,
-                destination,
-                options,
-                object_filter,
-                accounting,
-                create_container=create,
-                single=source_location.kind == "local" or source_location.container is not None,
-                budget=budget,
-                prompt=prompt,
-                log=log,
-                environ=environ,
-            )
-    except* ShareFerryError as group:
-        nothing_done = accounting.files_enumerated == 0 and accounting.folders_completed == 0
-        if nothing_done and all(isinstance(e, UsageError) for e in group.exceptions):
-            raise group.exceptions[0] from None  # bad input found while planning: still bad input
-        error = "; ".join(redact(str(e)) for e in group.exceptions)
-    accounting.finish_enumeration()
-    counters = accounting.snapshot()
+        try:
+            async for source, destination, create in _pairs(
+                source_location, destination_location, environ, options
+            ):
+                account_level = source_location.kind != "local" and source_location.container is None
+                await _copy_pair(
+                    source,
+                    destination,
+                    options,
+                    object_filter,
+                    accounting,
+                    create_container=create,
+                    single=not account_level,
+                    budget=budget,
+                    prompt=prompt,
+                    log=log,
+                    environ=environ,
+                    plan=PlanScope(run.plan, f"{source.container}/" if account_level else ""),
+                )
+        except* ShareFerryError as group:
+            error = _job_error(group, accounting)
+        accounting.finish_enumeration()
+        counters = accounting.snapshot()
+        status = final_status(counters, error=error)
+    finally:
+        run.end(status=status, counters=accounting.snapshot(), error=error)
     return JobSummary(
         job_id=job_id,
-        status=final_status(counters, error=error),
+        status=status,
         counters=counters,
         from_to=from_to,
         source=source_location.describe(),
@@ -155,6 +199,75 @@ async def run_copy(
         error=error,
         failures=list(accounting.failures),
         peak_buffer_bytes=budget.peak,
+        command="copy",
+        resumable=run.persistent,
+    )
+
+
+async def run_sync(
+    request: SyncRequest,
+    *,
+    subscribers: Sequence[Subscriber] = (),
+    accounting: Accounting | None = None,
+    confirm: Confirm | None = None,
+    log: Log | None = None,
+    environ: Mapping[str, str] | None = None,
+    job_id: str | None = None,
+    resume: bool = False,
+) -> JobSummary:
+    """Run one sync job to the end (see :mod:`shareferry.core.syncing` for the rules).
+
+    As :func:`run_copy` for the arguments; ``confirm`` asks once before deleting when
+    ``--delete-destination prompt`` (without it nothing is deleted). Nothing is deleted unless
+    both listings completed, every copy ended, and the deletion guard allows it.
+    """
+    job_id = job_id or str(uuid.uuid4())
+    accounting = _accounting(accounting, subscribers)
+    from_to, source_location, destination_location = resolve(
+        request.source, request.destination, request.from_to
+    )
+    setup = SyncSetup.check(source_location, destination_location, request.options, request.sync)
+    say = log or (lambda _text: None)
+    budget = ByteBudget(buffer_bytes_from_env(environ))
+    run = JobRun.begin(
+        _record(request, job_id, source_location, destination_location, from_to.value),
+        environ=environ,
+        resume=resume,
+        keep=not request.options.dry_run,
+        log=say,
+    )
+    error: str | None = None
+    status = JobStatus.CANCELLED
+    try:
+        try:
+            await sync_pair(
+                setup,
+                accounting=accounting,
+                plan=run.plan,
+                budget=budget,
+                confirm=confirm,
+                log=say,
+                environ=environ,
+            )
+        except* ShareFerryError as group:
+            error = _job_error(group, accounting)
+        accounting.finish_enumeration()
+        counters = accounting.snapshot()
+        status = final_status(counters, error=error)
+    finally:
+        run.end(status=status, counters=accounting.snapshot(), error=error)
+    return JobSummary(
+        job_id=job_id,
+        status=status,
+        counters=counters,
+        from_to=from_to,
+        source=source_location.describe(),
+        destination=destination_location.describe(),
+        error=error,
+        failures=list(accounting.failures),
+        peak_buffer_bytes=budget.peak,
+        command="sync",
+        resumable=run.persistent,
     )
 
 
@@ -190,6 +303,7 @@ async def _copy_pair(
     prompt: Prompt | None,
     log: Log | None,
     environ: Mapping[str, str] | None,
+    plan: PlanScope,
 ) -> None:
     source = await open_source(source_location, environ=environ, options=options)
     try:
@@ -209,8 +323,9 @@ async def _copy_pair(
                 prompt=prompt,
                 log=log,
                 budget=budget,
+                plan=plan,
             )
-            plan = plan_copy(
+            transfers = plan_copy(
                 source.backend,
                 source.path,
                 destination=destination.backend,
@@ -221,7 +336,7 @@ async def _copy_pair(
                 shard=Shard(options.shard_index, options.shard_count) if options.shard_count > 1 else None,
                 source_root_name=source_location.container if source_location.kind != "local" else None,
             )
-            await run_transfers(ctx, plan, last_plan=single)
+            await run_transfers(ctx, transfers, last_plan=single)
         finally:
             await destination.backend.close()
     finally:

@@ -9,7 +9,7 @@ tree order can be merged like a march (sync builds on this).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,27 @@ class WriteProps:
     smb: SmbInfo | None = None
     last_modified: datetime | None = None  # local files: set the mtime to this
     content_md5: bytes | None = None  # known before writing (small files): stored at creation
+
+
+def parse_smb_time(text: str) -> datetime | None:
+    """An SMB time (``2024-05-01T10:20:30.1234567Z``) as an aware datetime (to the microsecond);
+    None when it cannot be read."""
+    head, _, fraction = text.strip().rstrip("Z").partition(".")
+    try:
+        moment = datetime.fromisoformat(head)
+    except ValueError:
+        return None
+    digits = (fraction + "000000")[:6]
+    if not digits.isdigit():
+        return None
+    return moment.replace(microsecond=int(digits), tzinfo=UTC)
+
+
+def modified_time(obj: StoredObject) -> datetime | None:
+    """When the object's content last changed, as precisely as known: the SMB last-write time
+    (100 ns) when the object has one, else the last modified time (HTTP dates: whole seconds)."""
+    if obj.smb is not None and obj.smb.last_write_time:
+        precise = parse_smb_time(obj.smb.last_write_time)
+        if precise is not None:
+            return precise
+    return obj.last_modified

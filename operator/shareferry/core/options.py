@@ -88,6 +88,62 @@ class TransferOptions:
             raise UsageError("the retry count must not be negative")
 
 
+class DeleteDestination(StrEnum):
+    TRUE = "true"
+    FALSE = "false"
+    PROMPT = "prompt"
+
+
+#: Without ``--max-delete-percent``, a sync refuses to delete more than this share of the
+#: destination's files once it would delete at least :data:`GUARD_MIN_FILES` of them.
+DEFAULT_MAX_DELETE_PERCENT = 50.0
+GUARD_MIN_FILES = 10
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What ``sync`` adds to the transfer options (AzCopy's ``sync`` flags, plus the guard).
+
+    ``compare_hash``: compare MD5s instead of times (times when a hash is missing).
+    ``mirror_mode``: copy every file that is not known to be identical, older or not.
+    ``max_delete_percent``: refuse every deletion when more than this percentage of the
+    destination's files would go; ``None`` is the default guard (:data:`DEFAULT_MAX_DELETE_PERCENT`
+    once at least :data:`GUARD_MIN_FILES` files would go); ``100`` turns the guard off.
+    """
+
+    delete_destination: DeleteDestination = DeleteDestination.FALSE
+    compare_hash: bool = False
+    mirror_mode: bool = False
+    max_delete_percent: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_delete_percent is not None and not 0 <= self.max_delete_percent <= 100:
+            raise UsageError("--max-delete-percent must be a number from 0 to 100")
+        if self.compare_hash and self.mirror_mode:
+            raise UsageError("--compare-hash and --mirror-mode cannot be combined: choose one way to compare")
+
+    def refuses(self, *, deleting: int, destination_files: int) -> str | None:
+        """Why deleting ``deleting`` of ``destination_files`` files is refused, or None."""
+        if deleting == 0:
+            return None
+        percent = 100.0 * deleting / max(1, destination_files)
+        if self.max_delete_percent is not None:
+            limit = self.max_delete_percent
+            if percent <= limit:
+                return None
+            flag = f"--max-delete-percent {limit:g}"
+        else:
+            if deleting < GUARD_MIN_FILES or percent <= DEFAULT_MAX_DELETE_PERCENT:
+                return None
+            flag = f"the default guard of {DEFAULT_MAX_DELETE_PERCENT:g}%"
+        return (
+            f"refusing to delete {deleting} of the destination's {destination_files} files "
+            f"({percent:.1f}%, more than {flag}); nothing was deleted. Check that the source is "
+            "complete and is the one you meant, then run again with --max-delete-percent 100 "
+            "(or a limit above this share) to allow it"
+        )
+
+
 def concurrency_from_env(environ: dict[str, str] | None = None) -> int:
     """``SHAREFERRY_CONCURRENCY`` or the default; a clear error for anything else."""
     text = (environ if environ is not None else dict(os.environ)).get(CONCURRENCY_ENV, "").strip()

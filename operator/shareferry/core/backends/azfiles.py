@@ -125,6 +125,7 @@ class AzureFilesBackend:
             write_from_url=True,
             stored_md5=True,
             max_range=4 * MIB,
+            case_insensitive=True,
         )
         options: dict[str, Any] = {
             "retry_total": 0,

@@ -33,6 +33,7 @@ class Capabilities:
     ``write_from_url``: :meth:`Writer.write_from_url` copies server-side (bytes never pass
     through this process). ``stored_md5``: objects carry a stored Content-MD5.
     ``max_range``: the largest single write (and server-side range) in bytes.
+    ``case_insensitive``: names differing only in letter case are the same object (Azure Files).
     """
 
     folders: bool
@@ -41,6 +42,7 @@ class Capabilities:
     write_from_url: bool = False
     stored_md5: bool = False
     max_range: int = 4 * 1024 * 1024
+    case_insensitive: bool = False
 
 
 class Writer(Protocol):

@@ -13,6 +13,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shareferry.core.accounting import Accounting
 from shareferry.core.backends.base import Backend
@@ -20,6 +21,9 @@ from shareferry.core.engine.limits import ByteBudget, RateLimiter
 from shareferry.core.engine.retry import RetryPolicy
 from shareferry.core.errors import UsageError
 from shareferry.core.options import MIB, TransferOptions
+
+if TYPE_CHECKING:
+    from shareferry.core.engine.resume import PlanScope
 
 #: Default cap on bytes held in chunk buffers at once (``SHAREFERRY_BUFFER_MB`` overrides it).
 DEFAULT_BUFFER_BYTES = 256 * MIB
@@ -64,6 +68,7 @@ class EngineContext:
     limiter: RateLimiter | None = None
     prompt: Prompt | None = None
     log: Log = field(default=_no_log)
+    plan: PlanScope | None = None  # the job's persisted plan (None: a dry run, or no job directory)
 
     @classmethod
     def create(
@@ -77,6 +82,7 @@ class EngineContext:
         log: Log | None = None,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         budget: ByteBudget | None = None,
+        plan: PlanScope | None = None,
     ) -> EngineContext:
         """A context with a new :class:`ByteBudget` of ``buffer_bytes``, or ``budget`` when
         several contexts of one job (one per container of an account copy) share one cap."""
@@ -91,6 +97,7 @@ class EngineContext:
             limiter=RateLimiter.from_mbps(options.cap_mbps),
             prompt=prompt,
             log=log or _no_log,
+            plan=plan,
         )
 
     @property

@@ -83,7 +83,7 @@ def _refuse_climbing(ctx: EngineContext, transfer: Transfer) -> None:
         )
 
 
-async def _request(ctx: EngineContext, operation: Callable[[], Awaitable[T]]) -> T:
+async def request(ctx: EngineContext, operation: Callable[[], Awaitable[T]]) -> T:
     """One service call: holds a request slot per attempt and retries per the job's policy."""
 
     async def attempt() -> T:
@@ -110,7 +110,7 @@ async def _copy_folder(ctx: EngineContext, transfer: Transfer) -> FileResult:
     source = transfer.source
     smb_both = ctx.source.capabilities.smb and ctx.destination.capabilities.smb
     if smb_both and (ctx.options.preserve_smb_info or ctx.options.preserve_smb_permissions):
-        stat = await _request(ctx, lambda: ctx.source.stat(source.path))
+        stat = await request(ctx, lambda: ctx.source.stat(source.path))
         source = stat or source
     permission = await _permission(ctx, source) if smb_both else None
     props = write_props(
@@ -120,7 +120,7 @@ async def _copy_folder(ctx: EngineContext, transfer: Transfer) -> FileResult:
         permission=permission,
         options=ctx.options,
     )
-    await _request(ctx, lambda: ctx.destination.make_dir(transfer.destination, props))
+    await request(ctx, lambda: ctx.destination.make_dir(transfer.destination, props))
     return FileResult(transfer.destination, 0, Outcome.COMPLETED, is_dir=True)
 
 
@@ -133,7 +133,7 @@ async def _permission(ctx: EngineContext, source: StoredObject) -> str | None:
     getter = getattr(ctx.source, "get_permission", None)
     if getter is None:
         return None
-    permission: str | None = await _request(ctx, lambda: getter(source.path))
+    permission: str | None = await request(ctx, lambda: getter(source.path))
     return permission
 
 
@@ -142,7 +142,7 @@ async def _skip_reason(ctx: EngineContext, transfer: Transfer) -> str | None:
     policy = ctx.options.overwrite
     if policy is Overwrite.TRUE:
         return None
-    existing = await _request(ctx, lambda: ctx.destination.stat(transfer.destination))
+    existing = await request(ctx, lambda: ctx.destination.stat(transfer.destination))
     if existing is None or existing.is_dir:
         return None
     if policy is Overwrite.FALSE:
@@ -172,14 +172,14 @@ async def _copy_file(ctx: EngineContext, transfer: Transfer) -> FileResult:
     reader = getattr(ctx.source, "read_whole", None)
     held = source.size
     if reader is None or ctx.server_side or not 0 < held <= ctx.chunk_size:
-        stat = await _request(ctx, lambda: ctx.source.stat(transfer.source.path))
+        stat = await request(ctx, lambda: ctx.source.stat(transfer.source.path))
         if stat is None:
             raise NotFoundError(f"{ctx.source.describe(transfer.source.path)} no longer exists")
         return await _copy_described(ctx, transfer, stat, prefetched=None)
     # A small remote file: one GET brings its bytes and its properties (no separate HEAD).
     await ctx.budget.take(held)
     try:
-        data, stat = await _request(ctx, lambda: reader(transfer.source.path, held))
+        data, stat = await request(ctx, lambda: reader(transfer.source.path, held))
         return await _copy_described(ctx, transfer, stat, prefetched=data)
     finally:
         await ctx.budget.give(held)
@@ -208,7 +208,7 @@ async def _copy_described(
         return await _copy_small(ctx, transfer, source, props, check, hash_bytes=hash_bytes, data=prefetched)
     if url is not None:
         props = replace(props, content_md5=source.md5)  # carried as is: known before the copy
-    writer = await _request(
+    writer = await request(
         ctx, lambda: ctx.destination.open_writer(transfer.destination, size=source.size, props=props)
     )
     try:
@@ -230,7 +230,7 @@ async def _copy_described(
                 digest = source.md5
         _verify_md5(ctx, transfer, source, digest if hash_bytes else None, check)
         stored = digest if (ctx.options.put_md5 or url is not None or source.md5 is not None) else None
-        await _request(ctx, lambda: writer.commit(stored))
+        await request(ctx, lambda: writer.commit(stored))
         await _check_length(ctx, transfer.destination, source.size)
     except BaseException:
         await writer.abort()
@@ -260,7 +260,7 @@ async def _copy_small(
         await ctx.budget.take(held)
     try:
         if data is None:
-            data = await _request(ctx, lambda: ctx.source.read(source.path, 0, size))
+            data = await request(ctx, lambda: ctx.source.read(source.path, 0, size))
         if len(data) != size:
             raise TransferError(
                 f"{ctx.source.describe(source.path)} changed while being copied "
@@ -270,15 +270,15 @@ async def _copy_small(
         _verify_md5(ctx, transfer, source, digest if hash_bytes else None, check)
         stored = digest if (ctx.options.put_md5 or source.md5 is not None) else None
         props = replace(props, content_md5=stored)
-        writer = await _request(
+        writer = await request(
             ctx, lambda: ctx.destination.open_writer(transfer.destination, size=size, props=props)
         )
         try:
             if ctx.limiter is not None:
                 await ctx.limiter.acquire(size)
-            await _request(ctx, lambda: writer.write(0, data))
+            await request(ctx, lambda: writer.write(0, data))
             ctx.accounting.progress(size)
-            await _request(ctx, lambda: writer.commit(stored))
+            await request(ctx, lambda: writer.commit(stored))
             await _check_length(ctx, transfer.destination, size)
         except BaseException:
             await writer.abort()
@@ -353,12 +353,12 @@ async def _copy_decompressed(
     inflater = zlib.decompressobj(_DECODERS[_encoding(source)])
     hasher = hashlib.md5() if check is not CheckMd5.NO_CHECK else None
     chunk = ctx.chunk_size
-    writer = await _request(ctx, lambda: ctx.destination.open_writer(target, size=0, props=props))
+    writer = await request(ctx, lambda: ctx.destination.open_writer(target, size=0, props=props))
     written = 0
     try:
         for offset in range(0, source.size, chunk):
             length = min(chunk, source.size - offset)
-            data = await _request(ctx, lambda o=offset, n=length: ctx.source.read(source.path, o, n))  # type: ignore[misc]
+            data = await request(ctx, lambda o=offset, n=length: ctx.source.read(source.path, o, n))  # type: ignore[misc]
             if hasher is not None:
                 hasher.update(data)
             pending = data
@@ -371,17 +371,17 @@ async def _copy_decompressed(
                     ) from exc
                 pending = inflater.unconsumed_tail
                 if piece:
-                    await _request(ctx, lambda p=piece, at=written: writer.write(at, p))  # type: ignore[misc]
+                    await request(ctx, lambda p=piece, at=written: writer.write(at, p))  # type: ignore[misc]
                     written += len(piece)
             ctx.accounting.progress(length)
         tail = inflater.flush()
         if tail:
-            await _request(ctx, lambda: writer.write(written, tail))
+            await request(ctx, lambda: writer.write(written, tail))
             written += len(tail)
         if not inflater.eof:
             raise TransferError(f"{ctx.source.describe(source.path)} ends before its compressed stream does")
         _verify_md5(ctx, transfer, source, hasher.digest() if hasher else None, check)
-        await _request(ctx, lambda: writer.commit(None))
+        await request(ctx, lambda: writer.commit(None))
     except BaseException:
         await writer.abort()
         raise
@@ -395,7 +395,7 @@ async def _server_side(ctx: EngineContext, writer: Writer, url: str, size: int) 
         length = min(chunk, size - offset)
         if ctx.limiter is not None:
             await ctx.limiter.acquire(length)
-        await _request(ctx, lambda: writer.write_from_url(offset, url, offset, length))
+        await request(ctx, lambda: writer.write_from_url(offset, url, offset, length))
         ctx.accounting.progress(length)
 
     try:
@@ -431,7 +431,7 @@ async def _streamed(
     window: deque[tuple[int, _Held, asyncio.Task[bytes]]] = deque()  # read, not yet writing
 
     async def read(offset: int, length: int) -> bytes:
-        data = await _request(ctx, lambda: ctx.source.read(source.path, offset, length))
+        data = await request(ctx, lambda: ctx.source.read(source.path, offset, length))
         if len(data) != length:
             raise TransferError(
                 f"{ctx.source.describe(source.path)} changed while being copied "
@@ -443,7 +443,7 @@ async def _streamed(
         try:
             if ctx.limiter is not None:
                 await ctx.limiter.acquire(len(data))
-            await _request(ctx, lambda: writer.write(offset, data))
+            await request(ctx, lambda: writer.write(offset, data))
             ctx.accounting.progress(len(data))
         finally:
             await hold.release()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 
-from shareferry.core.objects import ContentHeaders, SmbInfo, StoredObject, WriteProps
+from shareferry.core.objects import ContentHeaders, SmbInfo, StoredObject, WriteProps, modified_time
 from shareferry.core.options import TransferOptions
 
 mimetypes.init()  # reads /etc/mime.types and friends where the system has them
@@ -53,4 +53,6 @@ def write_props(
             permission=permission,
         )
     metadata = {**source.metadata, **options.metadata}
-    return WriteProps(content=content, metadata=metadata, smb=smb, last_modified=source.last_modified)
+    # A local destination takes the most precise modification time known, so a later sync
+    # finds the two sides equal rather than the source a fraction of a second newer.
+    return WriteProps(content=content, metadata=metadata, smb=smb, last_modified=modified_time(source))

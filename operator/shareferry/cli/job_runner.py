@@ -1,0 +1,189 @@
+"""Running one job from the command line: output, report file, progress ticks, exit status.
+
+``copy``, ``sync`` and ``jobs resume`` differ only in how they build their request and which
+core entry point they call; everything around it is here. Exit status: 0 when nothing failed
+(skips are fine), 1 when a file failed or the job could not run, 2 for bad input, 130 when
+interrupted. A bad input is one line on stderr, ``shareferry <command>: <what is wrong>``;
+nothing printed ever holds a SAS signature or an account key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+from shareferry.cli.output import JobOutput, JsonOutput, ReportWriter, TextOutput
+from shareferry.cli.transfer_flags import parse_choice
+from shareferry.core.accounting import Subscriber
+from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.redact import redact
+
+if TYPE_CHECKING:  # the job machinery (and the Azure SDKs) load only when a job runs
+    from shareferry.core.jobs import JobSummary
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+R = TypeVar("R")
+
+#: Starts the job: (request, output, subscribers, environ, job id) -> summary.
+Start = Callable[[R, JobOutput, list[Subscriber], Mapping[str, str], str], Awaitable["JobSummary"]]
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--output-type",
+        default="text",
+        metavar="TYPE",
+        help="text (default) or json: AzCopy's JSON lines (Init, Progress, EndOfJob, ...)",
+    )
+    output.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write one JSON line per file (path, size, md5, result, error, reason) as each finishes",
+    )
+
+
+def make_output(output_type: str, *, out: TextIO, err: TextIO, command: str) -> JobOutput:
+    if output_type == "json":
+        return JsonOutput(out=out, err=err, command=command)
+    return TextOutput(out=out, err=err, live=out.isatty(), command=command)
+
+
+def execute(
+    args: argparse.Namespace,
+    *,
+    command: str,
+    build: Callable[[argparse.Namespace, Mapping[str, str]], R],
+    start: Start[R],
+    job_id_from: Callable[[], str] | None = None,
+) -> int:
+    """Build the request from ``args``, run it with the chosen output, return the exit status.
+    ``job_id_from``: the id of the job (known once the request is built), else a new one."""
+    environ = dict(os.environ)
+    text_output = TextOutput(out=sys.stdout, err=sys.stderr, live=False, command=command)
+    try:
+        output_type = parse_choice(args.output_type, ["text", "json"], "--output-type")
+    except UsageError as exc:
+        text_output.fatal(str(exc))
+        return EXIT_USAGE
+    output = make_output(output_type, out=sys.stdout, err=sys.stderr, command=command)
+    try:
+        request = build(args, environ)
+        job_id = job_id_from() if job_id_from is not None else None
+    except UsageError as exc:
+        output.fatal(str(exc))
+        return EXIT_USAGE
+    except ShareFerryError as exc:
+        output.fatal(str(exc))
+        return EXIT_FAILED
+    try:
+        with _report(getattr(args, "report", None)) as report:
+            subscribers: list[Subscriber] = [ReportWriter(report)] if report else []
+            summary = asyncio.run(
+                _run(request, start, output=output, subscribers=subscribers, environ=environ, job_id=job_id)
+            )
+    except UsageError as exc:
+        output.fatal(str(exc))
+        return EXIT_USAGE
+    except ShareFerryError as exc:
+        output.fatal(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        output.clear()
+        output.fatal("interrupted: the job was cancelled")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: show where, never a secret
+        output.clear()
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        return EXIT_FAILED
+    output.finished(summary)
+    return summary.exit_code
+
+
+@contextlib.contextmanager
+def _report(path: str | None) -> Iterator[TextIO | None]:
+    """The ``--report`` file, opened (and truncated) before the job starts."""
+    if not path:
+        yield None
+        return
+    try:
+        stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise UsageError(f"--report {path}: {exc.strerror or exc}") from None
+    try:
+        yield stream
+    finally:
+        stream.close()
+
+
+async def _run(
+    request: Any,
+    start: Start[Any],
+    *,
+    output: JobOutput,
+    subscribers: list[Subscriber],
+    environ: Mapping[str, str],
+    job_id: str | None,
+) -> JobSummary:
+    job_id = job_id or str(uuid.uuid4())
+    output.started(job_id)
+    ticker = asyncio.create_task(_tick(output)) if output.tick_seconds else None
+    try:
+        return await start(request, output, subscribers, environ, job_id)
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+
+async def _tick(output: JobOutput) -> None:
+    assert output.tick_seconds is not None
+    while True:
+        await asyncio.sleep(output.tick_seconds)
+        output.tick()
+
+
+class TerminalQuestion:
+    """Asks yes/no questions on the terminal, one at a time, with progress redraws paused."""
+
+    def __init__(self, output: JobOutput, *, ask: Callable[[str], str] | None = None) -> None:
+        self.output = output
+        self.ask = ask or ask_terminal
+        self.lock = asyncio.Lock()
+
+    async def answer(self, question: str) -> str:
+        """Ask ``question`` once the terminal is free; the answer stripped and in lower case."""
+        async with self.lock:
+            return await self.answer_holding_lock(question)
+
+    async def answer_holding_lock(self, question: str) -> str:
+        """Ask ``question`` (the caller holds :attr:`lock`, e.g. to check first whether an
+        earlier answer settled it)."""
+        self.output.clear()
+        self.output.paused = True  # no progress redraws over the question
+        try:
+            return (await asyncio.to_thread(self.ask, question)).strip().lower()
+        finally:
+            self.output.paused = False
+
+    async def confirm(self, question: str) -> bool:
+        """One yes/no question; anything but yes is no."""
+        return await self.answer(question) in ("y", "yes")
+
+
+def ask_terminal(question: str) -> str:
+    """Ask on stderr (stdout may be JSON lines) and read the answer from stdin; EOF is "no"."""
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline() or "n"

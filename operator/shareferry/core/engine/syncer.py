@@ -1,0 +1,176 @@
+"""Carrying out a sync's verdicts: copy what must be copied, count what is unchanged, spool
+what may be deleted.
+
+Items come judged from :func:`shareferry.core.planning.sync_plan.plan_sync`. Copies go through
+the same copier (and job plan) as ``copy``; a file whose verdict needs hashes is checked inside
+a concurrency slot (a stat, or reading a local file) before it is copied or left alone.
+Deletion candidates are only spooled into the job plan here: :mod:`shareferry.core.engine.deleter`
+deletes them once both listings have completed.
+
+Resume: a file an earlier run of the same job completed is counted as completed again (nothing
+is sent); a file an earlier run started but did not finish is copied whatever the times say,
+since what lies at the destination may be partial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from shareferry.core.accounting import FileResult, Outcome, SyncCounts
+from shareferry.core.backends.base import Backend
+from shareferry.core.engine.context import EngineContext
+from shareferry.core.engine.copier import request
+from shareferry.core.engine.resume import EARLIER_RUN, finished_earlier, unfinished_earlier
+from shareferry.core.engine.scheduler import run_bounded, transfer_and_count
+from shareferry.core.jobplan import JobPlan
+from shareferry.core.objects import StoredObject
+from shareferry.core.planning.copy_plan import Transfer
+from shareferry.core.planning.sync_plan import Compare, SyncItem, Verdict, judge_times, write_time
+
+HASH_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    """Where the judged paths live: each side's root, and whether to spool deletions."""
+
+    source_root: str
+    destination_root: str
+    delete: bool
+    compare: Compare
+
+
+def _join(root: str, relative: str) -> str:
+    return f"{root}/{relative}" if root and relative else root or relative
+
+
+def sync_counts(ctx: EngineContext) -> SyncCounts:
+    if ctx.accounting.sync is None:
+        ctx.accounting.sync = SyncCounts()
+    return ctx.accounting.sync
+
+
+async def run_sync_items(
+    ctx: EngineContext, items: AsyncIterator[SyncItem], *, target: SyncTarget, spool: JobPlan
+) -> None:
+    """Act on every item (see the module docstring); returns when every copy has ended.
+    Raises what the listing raised: then nothing must be deleted."""
+    counts = sync_counts(ctx)
+
+    async def work() -> AsyncIterator[SyncItem]:
+        async for item in items:
+            if item.source is not None and not item.source.is_dir:
+                counts.source_files_scanned += 1
+            if item.destination is not None and not item.destination.is_dir:
+                counts.destination_files_scanned += 1
+            if item.verdict is Verdict.DELETE:
+                if target.delete:
+                    assert item.destination is not None
+                    spool.delete_candidate(_join(target.destination_root, item.relative), is_dir=item.is_dir)
+                continue
+            if item.verdict is Verdict.UNCHANGED and (item.is_dir or not _needs_look(ctx, item, target)):
+                if not item.is_dir:
+                    counts.files_unchanged += 1
+                continue
+            yield item
+
+    await run_bounded(
+        work(),
+        lambda item: _act(ctx, item, target),
+        limit=ctx.options.concurrency,
+        on_exhausted=ctx.accounting.finish_enumeration,
+    )
+
+
+def _needs_look(ctx: EngineContext, item: SyncItem, target: SyncTarget) -> bool:
+    """An unchanged file still needs the plan's word when an earlier run of this job touched it."""
+    if ctx.plan is None:
+        return False
+    destination = _join(target.destination_root, item.relative)
+    return ctx.plan.previous(destination) is not None
+
+
+async def _act(ctx: EngineContext, item: SyncItem, target: SyncTarget) -> None:
+    source = item.source
+    assert source is not None
+    destination = _join(target.destination_root, item.relative)
+    transfer = Transfer(source=source, destination=destination, is_dir=source.is_dir)
+    if item.verdict is Verdict.CONFLICT:
+        if not source.is_dir:
+            ctx.accounting.queued(destination, source.size)
+        ctx.accounting.done(
+            FileResult(
+                destination,
+                source.size,
+                Outcome.FAILED,
+                error=f"cannot sync {ctx.source.describe(source.path)}: {item.reason}",
+                is_dir=source.is_dir,
+                source=ctx.source.describe(source.path),
+                destination=ctx.destination.describe(destination),
+            )
+        )
+        return
+    if source.is_dir:
+        await transfer_and_count(ctx, transfer)
+        return
+    verdict: Verdict = item.verdict
+    if verdict is Verdict.CHECK:
+        assert item.destination is not None
+        verdict = await _compare_hashes(ctx, source, item.destination, target.compare)
+    if verdict is Verdict.UNCHANGED:
+        earlier = finished_earlier(ctx, destination, source)
+        if earlier is not None:
+            ctx.accounting.queued(destination, source.size)
+            ctx.accounting.done(
+                FileResult(
+                    destination,
+                    source.size,
+                    Outcome.COMPLETED,
+                    md5=earlier or None,
+                    reason=EARLIER_RUN,
+                    source=ctx.source.describe(source.path),
+                    destination=ctx.destination.describe(destination),
+                    resumed=True,
+                )
+            )
+            return
+        if not unfinished_earlier(ctx, destination):
+            sync_counts(ctx).files_unchanged += 1
+            return
+    ctx.accounting.queued(destination, source.size)
+    await transfer_and_count(ctx, transfer)
+
+
+async def _compare_hashes(
+    ctx: EngineContext, source: StoredObject, destination: StoredObject, compare: Compare
+) -> Verdict:
+    """``--compare-hash``: MD5 against MD5; the times decide when either is unknown."""
+    source_md5 = await _md5(ctx, ctx.source, source)
+    destination_md5 = await _md5(ctx, ctx.destination, destination)
+    if source_md5 is not None and destination_md5 is not None:
+        return Verdict.UNCHANGED if source_md5 == destination_md5 else Verdict.COPY
+    return judge_times(write_time(source), write_time(destination)).verdict
+
+
+async def _md5(ctx: EngineContext, backend: Backend, obj: StoredObject) -> bytes | None:
+    """The object's MD5: from its listing, its stored properties, or (local) its bytes."""
+    if obj.md5 is not None:
+        return obj.md5
+    if backend.kind != "local":
+        stat = await request(ctx, lambda: backend.stat(obj.path))
+        return stat.md5 if stat is not None else None
+    digest = hashlib.md5(usedforsecurity=False)
+    offset = 0
+
+    def reader(at: int) -> Callable[[], Awaitable[bytes]]:
+        return lambda: backend.read(obj.path, at, HASH_CHUNK)
+
+    while offset < obj.size:
+        data = await request(ctx, reader(offset))
+        if not data:
+            break
+        digest.update(data)
+        offset += len(data)
+    return digest.digest()

@@ -1,0 +1,222 @@
+"""Decide, path by path, what a sync does: copy, leave alone, delete, or look closer.
+
+The two trees are marched (:mod:`shareferry.core.planning.march`) and every pair is judged by
+the rules of ``azcopy sync``, with two deliberate differences that protect users:
+
+* A file is copied when it is missing at the destination, when the source is newer, **or when
+  the sizes differ** (AzCopy skips a newer destination of another size; a file cut short by a
+  crash would then stay short forever).
+* "Newer" compares the most precise modification times known: an Azure file's SMB last-write
+  time (100 ns; ``--preserve-smb-info`` carries it over, and a download sets the local file's
+  time to it), a local file's mtime, a blob's last modified time. When one side only knows whole
+  seconds (HTTP dates) both are compared to the second, so a file uploaded in the second it was
+  written is not taken for newer than its copy: unchanged files are never copied again.
+* ``--compare-hash`` compares MD5s when both are known (listings of Blob carry them; a local file
+  or an Azure file needs a closer look: :data:`Verdict.CHECK`), and falls back to the times when a
+  hash is missing. ``--mirror-mode`` copies every file not known to be identical (same size and
+  same MD5, or same size and same write time).
+
+Filters: a pair is judged by the source object when there is one, else by the destination's,
+so a destination file the filters exclude is never deleted. Without ``recursive`` only the files
+directly in the roots take part. A path that is a file on one side and a directory on the other
+is a :data:`Verdict.CONFLICT`; nothing below such a destination directory is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from shareferry.core.backends.base import Backend
+from shareferry.core.errors import NotFoundError
+from shareferry.core.filters import ObjectFilter
+from shareferry.core.objects import StoredObject, modified_time
+from shareferry.core.planning.march import Pair, march
+from shareferry.core.planning.shard import Shard
+
+
+class Verdict(StrEnum):
+    COPY = "copy"
+    UNCHANGED = "unchanged"
+    DELETE = "delete"
+    CHECK = "check"  # compare hashes the listings did not carry
+    CONFLICT = "conflict"
+
+
+class Compare(StrEnum):
+    TIME = "time"  # modification times (AzCopy's default)
+    HASH = "hash"  # MD5, falling back to time
+    MIRROR = "mirror"  # anything not known to be identical
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    reason: str
+
+
+def write_time(obj: StoredObject) -> datetime | None:
+    """The time that says which side is newer: the most precise modification time known (the SMB
+    last-write time of an Azure file, which a copy with ``--preserve-smb-info`` carries over)."""
+    return modified_time(obj)
+
+
+def judge_files(source: StoredObject, destination: StoredObject, compare: Compare) -> Judgement:
+    """The verdict on a file present on both sides (pure: what the listings say)."""
+    if source.size != destination.size:
+        return Judgement(Verdict.COPY, f"sizes differ ({source.size} vs {destination.size} bytes)")
+    both_md5 = source.md5 is not None and destination.md5 is not None
+    if compare in (Compare.HASH, Compare.MIRROR) and both_md5:
+        if source.md5 == destination.md5:
+            return Judgement(Verdict.UNCHANGED, "same MD5")
+        return Judgement(Verdict.COPY, "MD5 differs")
+    if compare is Compare.HASH:
+        return Judgement(Verdict.CHECK, "MD5 not in the listing")
+    source_time = write_time(source)
+    destination_time = write_time(destination)
+    if compare is Compare.MIRROR:
+        if source_time is not None and source_time == destination_time:
+            return Judgement(Verdict.UNCHANGED, "same size and write time")
+        return Judgement(Verdict.COPY, "not known to be identical (--mirror-mode)")
+    return judge_times(source_time, destination_time)
+
+
+def judge_times(source_time: datetime | None, destination_time: datetime | None) -> Judgement:
+    """Copy when the source is newer (or a time is unknown); otherwise leave it."""
+    if source_time is None or destination_time is None:
+        return Judgement(Verdict.COPY, "a modification time is unknown")
+    if source_time.microsecond == 0 or destination_time.microsecond == 0:
+        # One side only knows whole seconds (an HTTP date): compare at that precision, so a
+        # file uploaded in the second it was written is not found newer than its copy.
+        source_time = source_time.replace(microsecond=0)
+        destination_time = destination_time.replace(microsecond=0)
+    if source_time > destination_time:
+        return Judgement(Verdict.COPY, "source is newer")
+    return Judgement(Verdict.UNCHANGED, "destination is not older")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncItem:
+    """One judged path (relative to both roots)."""
+
+    relative: str
+    source: StoredObject | None
+    destination: StoredObject | None
+    verdict: Verdict
+    reason: str
+
+    @property
+    def is_dir(self) -> bool:
+        present = self.source if self.source is not None else self.destination
+        return present is not None and present.is_dir
+
+
+@dataclass(frozen=True, slots=True)
+class SyncScope:
+    """What takes part: the filters, recursion, the shard, and whether folders count."""
+
+    object_filter: ObjectFilter
+    recursive: bool = True
+    shard: Shard | None = None
+    folders: bool = True  # both backends have real directories
+
+
+async def _listing(
+    backend: Backend, root: str, *, recursive: bool, missing_ok: bool
+) -> AsyncIterator[StoredObject]:
+    """``root``'s listing; with ``missing_ok`` a missing ``root`` is an empty tree, but a missing
+    share or container is still an error (nothing could be written there)."""
+    try:
+        async for obj in backend.list(root, recursive=recursive):
+            yield obj
+    except NotFoundError:
+        if not missing_ok or not root:
+            raise
+        try:
+            container = await backend.stat("")
+        except NotFoundError:
+            container = None
+        if container is None:
+            raise NotFoundError(
+                f"{backend.describe('')} does not exist: create it first (shareferry make)"
+            ) from None
+
+
+async def plan_sync(
+    source: Backend,
+    source_root: str,
+    *,
+    destination: Backend,
+    destination_root: str,
+    scope: SyncScope,
+    compare: Compare,
+) -> AsyncIterator[SyncItem]:
+    """Judge every path of the two trees, streaming (see the module docstring).
+
+    The source root must be a directory (:class:`NotFoundError` otherwise, from the listing); a
+    missing destination root is an empty tree. A listing error propagates: the caller must then
+    delete nothing.
+    """
+    source_root = source_root.strip("/")
+    destination_root = destination_root.strip("/")
+    conflict_below: str | None = None
+    pairs = march(
+        _listing(source, source_root, recursive=scope.recursive, missing_ok=False),
+        _listing(destination, destination_root, recursive=scope.recursive, missing_ok=True),
+        source_root=source_root,
+        destination_root=destination_root,
+    )
+    async for pair in pairs:
+        if conflict_below is not None and pair.relative.startswith(conflict_below):
+            if pair.source is not None:
+                yield SyncItem(
+                    pair.relative,
+                    pair.source,
+                    None,
+                    Verdict.CONFLICT,
+                    "a parent is a file at the destination",
+                )
+            continue
+        conflict_below = None
+        item = judge_pair(pair, scope, compare)
+        if item is None:
+            continue
+        if item.verdict is Verdict.CONFLICT and pair.destination is not None and pair.destination.is_dir:
+            conflict_below = pair.relative + "/"
+        yield item
+
+
+def judge_pair(pair: Pair, scope: SyncScope, compare: Compare) -> SyncItem | None:
+    present = pair.source if pair.source is not None else pair.destination
+    assert present is not None
+    if not _in_scope(present, pair.relative, scope):
+        return None
+    source, destination = pair.source, pair.destination
+    if source is not None and destination is not None and source.is_dir != destination.is_dir:
+        what = "a directory" if source.is_dir else "a file"
+        other = "a directory" if destination.is_dir else "a file"
+        return SyncItem(
+            pair.relative,
+            source,
+            destination,
+            Verdict.CONFLICT,
+            f"{what} at the source, {other} at the destination",
+        )
+    if source is None:
+        return SyncItem(pair.relative, None, destination, Verdict.DELETE, "not at the source")
+    if destination is None:
+        return SyncItem(pair.relative, source, None, Verdict.COPY, "not at the destination")
+    if source.is_dir:
+        return SyncItem(pair.relative, source, destination, Verdict.UNCHANGED, "directory exists")
+    judgement = judge_files(source, destination, compare)
+    return SyncItem(pair.relative, source, destination, judgement.verdict, judgement.reason)
+
+
+def _in_scope(obj: StoredObject, relative: str, scope: SyncScope) -> bool:
+    if obj.is_dir:
+        return scope.recursive and scope.folders and scope.object_filter.accepts_dir(relative)
+    if scope.shard is not None and not scope.shard.owns(relative):
+        return False
+    return scope.object_filter.accepts_file(obj, relative)
