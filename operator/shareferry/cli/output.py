@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from shareferry.core.accounting import Accounting, Clock, FileResult, Outcome, Snapshot
 from shareferry.core.engine.copier import DRY_RUN_PREFIX, DRY_RUN_SEPARATOR
+from shareferry.core.engine.deleter import DRY_RUN_REMOVE
 from shareferry.core.redact import redact
 
 if TYPE_CHECKING:
@@ -317,7 +318,7 @@ class TextOutput(_Reading):
 
     def message(self, text: str) -> None:
         self.clear()
-        if text.startswith(DRY_RUN_PREFIX):
+        if text.startswith((DRY_RUN_PREFIX, DRY_RUN_REMOVE)):
             self._write_out(redact(text) + "\n")
         else:
             self.err.write(redact(f"WARNING: {text}") + "\n")
@@ -400,6 +401,14 @@ class JsonOutput(_Reading):
         pair = split_dry_run(text)
         if pair is not None:
             self._dry_runs.append(pair)
+        elif text.startswith(DRY_RUN_REMOVE):  # a sync's deletion: no transfer result follows
+            content = {
+                "Source": "",
+                "Destination": text[len(DRY_RUN_REMOVE) :],
+                "EntityType": 0,
+                "Operation": "remove",
+            }
+            self.emit("Dryrun", json.dumps(content, ensure_ascii=False, separators=_COMPACT))
         else:
             self.emit("Info", f"WARNING: {text}")
 
@@ -453,7 +462,10 @@ def never_started(summary: JobSummary) -> bool:
     """Nothing was listed or touched: the job failed before its first file (no credential,
     source not found), so a summary of zeros would only hide the one line that matters."""
     counters = summary.counters
-    return not (counters.files_enumerated or counters.files_settled or counters.folder_transfers)
+    scanned = counters.sync is not None and (
+        counters.sync.source_files_scanned or counters.sync.destination_files_scanned
+    )
+    return not (counters.files_enumerated or counters.files_settled or counters.folder_transfers or scanned)
 
 
 def one_line(text: str) -> str:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             ("--destination-sas", parsed.destination_sas),
         ):
             if value is not None and "sig=" not in value:
-                raise UsageError(f"{flag} is not a SAS token (it has no sig=)")
+                raise UsageError(f"{flag} is not a SAS token (it has no signature)")
         with JobPlan.open(job_dir_from_env(environ), parsed.job_id) as plan:
             record = plan.record
         found["job_id"] = record.job_id

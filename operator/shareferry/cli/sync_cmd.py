@@ -35,8 +35,9 @@ DESCRIPTION = """\
 Make DESTINATION match SOURCE, the way `azcopy sync` does: a file is copied when it is missing at
 the destination, when the source is newer (last modified time; SMB last-write time between shares
 with --preserve-smb-info), or when the sizes differ. With --delete-destination, files at the
-destination that are not at the source are deleted, and then directories left empty; files the
-filters exclude are never deleted. Nothing is deleted unless both listings completed."""
+destination that are not at the source are deleted, and then directories left empty (unless a
+pattern or date filter is set: those act on files only, as in AzCopy); files the filters exclude
+are never deleted. Nothing is deleted unless both listings completed."""
 
 EPILOG = f"""\
 deletion guard:

@@ -39,6 +39,7 @@ from azure.storage.blob import (
 from azure.storage.blob.aio import BlobClient, BlobPrefix, BlobServiceClient
 
 from shareferry.core.backends.base import BackendKind, Capabilities
+from shareferry.core.backends.listing_retry import retry_or_raise
 from shareferry.core.errors import (
     CopySourceError,
     CredentialError,
@@ -206,18 +207,35 @@ class AzureBlobBackend:
         """The pages of one level below ``path``, as ``(name as listed, object)`` pairs."""
         prefix = self._dir_prefix(path)
         include = ["metadata", "snapshots"] if self.snapshot else ["metadata"]
-        items = self._container.walk_blobs(name_starts_with=prefix, delimiter="/", include=include)
-        async for page in items.by_page():
-            entries: ListedPage = []
-            async for item in page:
-                listed = item.name[len(prefix) :]
-                if isinstance(item, BlobPrefix):
-                    name = listed[:-1]
-                    if name:
-                        entries.append((listed, StoredObject(path=_join(path, name), is_dir=True)))
-                elif listed and (self.snapshot is None or item.snapshot == self.snapshot):
-                    entries.append((listed, _stored(_join(path, listed), item)))
-            yield entries
+        token: str | None = None
+        attempt = 0
+        while True:
+            pages = self._container.walk_blobs(name_starts_with=prefix, delimiter="/", include=include)
+            pager = pages.by_page(continuation_token=token)
+            try:
+                while True:
+                    with self._mapped("list", path):
+                        try:
+                            page = await anext(pager)
+                        except StopAsyncIteration:
+                            return
+                        entries: ListedPage = []
+                        async for item in page:
+                            listed = item.name[len(prefix) :]
+                            if isinstance(item, BlobPrefix):
+                                name = listed[:-1]
+                                if name:
+                                    entries.append(
+                                        (listed, StoredObject(path=_join(path, name), is_dir=True))
+                                    )
+                            elif listed and (self.snapshot is None or item.snapshot == self.snapshot):
+                                entries.append((listed, _stored(_join(path, listed), item)))
+                    yield entries
+                    token = pager.continuation_token  # type: ignore[attr-defined]
+                    attempt = 0
+            except TransferError as error:  # this page failed: ask for it again from its token
+                await retry_or_raise(error, attempt)
+                attempt += 1
 
     async def read(self, path: str, offset: int, length: int) -> bytes:
         path = _clean(path)

@@ -47,6 +47,7 @@ from azure.storage.fileshare.aio import (
 )
 
 from shareferry.core.backends.base import BackendKind, Capabilities
+from shareferry.core.backends.listing_retry import retry_or_raise
 from shareferry.core.errors import (
     CopySourceError,
     CredentialError,
@@ -252,6 +253,16 @@ class AzureFilesBackend:
                     yield below
 
     async def _list_one(self, path: str) -> Sequence[StoredObject]:
+        """One directory's entries, sorted; the whole listing is retried when it fails part-way."""
+        attempt = 0
+        while True:
+            try:
+                return await self._list_once(path)
+            except TransferError as error:
+                await retry_or_raise(error, attempt)
+                attempt += 1
+
+    async def _list_once(self, path: str) -> Sequence[StoredObject]:
         capture = _ListingSmbCapture()
         prefix = f"{path}/" if path else ""
         entries: list[StoredObject] = []

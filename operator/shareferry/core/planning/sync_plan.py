@@ -132,7 +132,7 @@ async def _listing(
         async for obj in backend.list(root, recursive=recursive):
             yield obj
     except NotFoundError:
-        if not missing_ok or not root:
+        if not missing_ok:
             raise
         try:
             container = await backend.stat("")
