@@ -14,7 +14,7 @@ warning: it cannot be resumed).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from shareferry.core.accounting import Accounting, Subscriber
@@ -28,7 +28,7 @@ from shareferry.core.engine.resume import PlanScope
 from shareferry.core.engine.scheduler import run_transfers
 from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.filters import ObjectFilter
-from shareferry.core.jobplan import JobRecord
+from shareferry.core.jobplan import JobPlan, JobRecord
 from shareferry.core.jobrun import JobRun, new_record
 from shareferry.core.jobspec import options_from_json, options_to_json, stored_location, with_sas
 from shareferry.core.locations import Location, resolve
@@ -119,6 +119,58 @@ def _job_error(group: BaseExceptionGroup[ShareFerryError], accounting: Accountin
     return "; ".join(redact(str(e)) for e in group.exceptions)
 
 
+async def _run_job(
+    request: CopyRequest | SyncRequest,
+    *,
+    job_id: str | None,
+    accounting: Accounting,
+    environ: Mapping[str, str] | None,
+    resume: bool,
+    log: Log,
+    work: Callable[[Location, Location, JobPlan, ByteBudget], Awaitable[None]],
+) -> JobSummary:
+    """What every job does around its ``work``: resolve the locations, open its plan, run,
+    turn errors into the summary, record the outcome in the plan."""
+    job_id = job_id or str(uuid.uuid4())
+    from_to, source_location, destination_location = resolve(
+        request.source, request.destination, request.from_to
+    )
+    budget = ByteBudget(buffer_bytes_from_env(environ))
+    command = "sync" if isinstance(request, SyncRequest) else "copy"
+    run = JobRun.begin(
+        _record(request, job_id, source_location, destination_location, from_to.value),
+        environ=environ,
+        resume=resume,
+        keep=not request.options.dry_run,
+        log=log,
+    )
+    error: str | None = None
+    status = JobStatus.CANCELLED  # unless it ends otherwise: an interrupt, a kill
+    try:
+        try:
+            await work(source_location, destination_location, run.plan, budget)
+        except* ShareFerryError as group:
+            error = _job_error(group, accounting)
+        accounting.finish_enumeration()
+        counters = accounting.snapshot()
+        status = final_status(counters, error=error)
+    finally:
+        run.end(status=status, counters=accounting.snapshot(), error=error)
+    return JobSummary(
+        job_id=job_id,
+        status=status,
+        counters=counters,
+        from_to=from_to,
+        source=source_location.describe(),
+        destination=destination_location.describe(),
+        error=error,
+        failures=list(accounting.failures),
+        peak_buffer_bytes=budget.peak,
+        command=command,
+        resumable=run.persistent,
+    )
+
+
 async def run_copy(
     request: CopyRequest,
     *,
@@ -144,63 +196,40 @@ async def run_copy(
     into same-named ones at an account-level destination (created when missing), or into
     directories named after them otherwise.
     """
-    job_id = job_id or str(uuid.uuid4())
-    accounting = _accounting(accounting, subscribers)
-    from_to, source_location, destination_location = resolve(
-        request.source, request.destination, request.from_to
-    )
+    counting = _accounting(accounting, subscribers)
     options = request.options
     object_filter = ObjectFilter.build(options.filters)
-    budget = ByteBudget(buffer_bytes_from_env(environ))
-    say = log or (lambda _text: None)
-    run = JobRun.begin(
-        _record(request, job_id, source_location, destination_location, from_to.value),
+
+    async def work(
+        source_location: Location, destination_location: Location, plan: JobPlan, budget: ByteBudget
+    ) -> None:
+        account_level = source_location.kind != "local" and source_location.container is None
+        async for source, destination, create in _pairs(
+            source_location, destination_location, environ, options
+        ):
+            await _copy_pair(
+                source,
+                destination,
+                options,
+                object_filter,
+                counting,
+                create_container=create,
+                single=not account_level,
+                budget=budget,
+                prompt=prompt,
+                log=log,
+                environ=environ,
+                plan=PlanScope(plan, f"{source.container}/" if account_level else ""),
+            )
+
+    return await _run_job(
+        request,
+        job_id=job_id,
+        accounting=counting,
         environ=environ,
         resume=resume,
-        keep=not options.dry_run,
-        log=say,
-    )
-    error: str | None = None
-    status = JobStatus.CANCELLED
-    try:
-        try:
-            async for source, destination, create in _pairs(
-                source_location, destination_location, environ, options
-            ):
-                account_level = source_location.kind != "local" and source_location.container is None
-                await _copy_pair(
-                    source,
-                    destination,
-                    options,
-                    object_filter,
-                    accounting,
-                    create_container=create,
-                    single=not account_level,
-                    budget=budget,
-                    prompt=prompt,
-                    log=log,
-                    environ=environ,
-                    plan=PlanScope(run.plan, f"{source.container}/" if account_level else ""),
-                )
-        except* ShareFerryError as group:
-            error = _job_error(group, accounting)
-        accounting.finish_enumeration()
-        counters = accounting.snapshot()
-        status = final_status(counters, error=error)
-    finally:
-        run.end(status=status, counters=accounting.snapshot(), error=error)
-    return JobSummary(
-        job_id=job_id,
-        status=status,
-        counters=counters,
-        from_to=from_to,
-        source=source_location.describe(),
-        destination=destination_location.describe(),
-        error=error,
-        failures=list(accounting.failures),
-        peak_buffer_bytes=budget.peak,
-        command="copy",
-        resumable=run.persistent,
+        log=log or _quiet,
+        work=work,
     )
 
 
@@ -221,54 +250,23 @@ async def run_sync(
     ``--delete-destination prompt`` (without it nothing is deleted). Nothing is deleted unless
     both listings completed, every copy ended, and the deletion guard allows it.
     """
-    job_id = job_id or str(uuid.uuid4())
-    accounting = _accounting(accounting, subscribers)
-    from_to, source_location, destination_location = resolve(
-        request.source, request.destination, request.from_to
-    )
+    counting = _accounting(accounting, subscribers)
+    say = log or _quiet
+    _, source_location, destination_location = resolve(request.source, request.destination, request.from_to)
     setup = SyncSetup.check(source_location, destination_location, request.options, request.sync)
-    say = log or (lambda _text: None)
-    budget = ByteBudget(buffer_bytes_from_env(environ))
-    run = JobRun.begin(
-        _record(request, job_id, source_location, destination_location, from_to.value),
-        environ=environ,
-        resume=resume,
-        keep=not request.options.dry_run,
-        log=say,
+
+    async def work(_source: Location, _destination: Location, plan: JobPlan, budget: ByteBudget) -> None:
+        await sync_pair(
+            setup, accounting=counting, plan=plan, budget=budget, confirm=confirm, log=say, environ=environ
+        )
+
+    return await _run_job(
+        request, job_id=job_id, accounting=counting, environ=environ, resume=resume, log=say, work=work
     )
-    error: str | None = None
-    status = JobStatus.CANCELLED
-    try:
-        try:
-            await sync_pair(
-                setup,
-                accounting=accounting,
-                plan=run.plan,
-                budget=budget,
-                confirm=confirm,
-                log=say,
-                environ=environ,
-            )
-        except* ShareFerryError as group:
-            error = _job_error(group, accounting)
-        accounting.finish_enumeration()
-        counters = accounting.snapshot()
-        status = final_status(counters, error=error)
-    finally:
-        run.end(status=status, counters=accounting.snapshot(), error=error)
-    return JobSummary(
-        job_id=job_id,
-        status=status,
-        counters=counters,
-        from_to=from_to,
-        source=source_location.describe(),
-        destination=destination_location.describe(),
-        error=error,
-        failures=list(accounting.failures),
-        peak_buffer_bytes=budget.peak,
-        command="sync",
-        resumable=run.persistent,
-    )
+
+
+def _quiet(_text: str) -> None:
+    return None
 
 
 async def _pairs(
