@@ -5,7 +5,8 @@ Every client comes from one :class:`ShareServiceClient` (one aiohttp session per
 own retries are off: the engine retries with its policy. SDK errors become the contract's errors
 (see :mod:`shareferry.core.backends.base`); a retryable :class:`TransferError` also carries
 ``retry_after`` (seconds from the service's ``Retry-After``, or ``None``), which the engine reads
-with ``getattr(err, "retry_after", None)``.
+with ``getattr(err, "retry_after", None)``. With a SAS or an account key, Create File, Put Range
+and whole small-file reads skip the SDK's pipeline (:mod:`.azfiles_wire`, its own session).
 
 SMB times travel as the service's own 7-digit strings (taken from raw response headers and the raw
 listing XML; the SDK's datetimes keep only microseconds), so they round-trip exactly.
@@ -46,6 +47,7 @@ from azure.storage.fileshare.aio import (
     ShareServiceClient,
 )
 
+from shareferry.core.backends.azfiles_wire import stored_from_get, wire_for
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
 from shareferry.core.errors import (
@@ -145,6 +147,17 @@ class AzureFilesBackend:
             options["token_intent"] = "backup"  # noqa: S105 - the Files OAuth intent, not a secret
         self._service = ShareServiceClient(account_url=self.endpoint, credential=credential, **options)
         self._share: ShareClient = self._service.get_share_client(share, snapshot=snapshot)
+        # SAS and shared key: the hot per-file requests skip the SDK's pipeline (see azfiles_wire).
+        self._wire = wire_for(
+            endpoint=self.endpoint,
+            share=share,
+            snapshot=snapshot,
+            sas=sas,
+            account_name=self._account_name,
+            account_key=self._account_key,
+            api_version=self._service.api_version,
+            connection_timeout=_CONNECTION_TIMEOUT_SECONDS,
+        )
         self._permission_keys: dict[str, str] = {}
         self._parent_chains: dict[str, asyncio.Future[None]] = {}
 
@@ -327,6 +340,9 @@ class AzureFilesBackend:
         path = path.strip("/")
         headers: dict[str, str] = {}
         with self._errors("read", path):
+            if self._wire is not None:
+                data, found = await self._wire.get_file(self._full(path), 0, max(size, 1))
+                return data, stored_from_get(path, data, found)
             downloader = await self._file(path).download_file(
                 offset=0,
                 length=max(size, 1),
@@ -379,6 +395,8 @@ class AzureFilesBackend:
         permission, permission_key = await self._permission_args(smb.permission if smb else None, path)
 
         async def create() -> None:
+            if self._wire is not None:
+                return await self._wire.create_file(self._full(path), size, props, permission, permission_key)
             await client.create_file(
                 size,
                 file_creation_time=smb.creation_time if smb else None,
@@ -485,8 +503,11 @@ class AzureFilesBackend:
         return True
 
     async def close(self) -> None:
-        """Close the one aiohttp session every client of this backend shares."""
+        """Close the one aiohttp session every client of this backend shares (and the lean
+        path's own)."""
         await self._service.close()
+        if self._wire is not None:
+            await self._wire.close()
 
 
 @dataclass(eq=False)
@@ -503,6 +524,8 @@ class AzureFileWriter:
 
     async def write(self, offset: int, data: bytes) -> None:
         with self.backend._errors("write", self.path):
+            if self.backend._wire is not None:
+                return await self.backend._wire.put_range(self.backend._full(self.path), offset, data)
             await self.client.upload_range(data, offset=offset, length=len(data))
 
     async def write_from_url(self, offset: int, url: str, source_offset: int, length: int) -> None:

@@ -1,0 +1,366 @@
+"""The lean request path for small Azure files, against the emulator over real HTTP.
+
+What the lean path writes (Create File, Put Range) reads back identically through the SDK, what
+it reads (Get File) equals what the SDK's properties say, with a shared key and with a SAS,
+for awkward names; faults, wrong credentials and missing files map to the contract's errors;
+and the Shared Key signer orders headers the way the service does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.storage.fileshare import ShareClient, ShareSasPermissions, generate_share_sas
+from azure.storage.fileshare._shared.authentication import _storage_header_sort
+from azure.storage.fileshare.aio import ShareFileClient
+
+from shareferry.core.backends.azfiles import AzureFilesBackend
+from shareferry.core.backends.azfiles_wire import FilesWire, SharedKeySigner, service_header_order, wire_for
+from shareferry.core.credentials import LazyDefaultAzureCredential
+from shareferry.core.errors import CredentialError, NotFoundError, ShareFerryError, TransferError
+from shareferry.core.objects import ContentHeaders, SmbInfo, WriteProps
+from shareferry.emulator import RunningEmulator
+from tests.support.emulator_admin import add_fault, counters
+
+NAMES = [
+    "plain.txt",
+    "with space.txt",
+    "hash#1.txt",
+    "per%cent%20.txt",
+    "plus+sign.txt",
+    "semi;colon (1) & 'q'=x,y!.txt",
+    "ünïcødé ☃ 文件.txt",
+    "deep/er dir/ü #%+/leaf.txt",
+]
+CREATED = "2019-02-03T04:05:06.1234567Z"
+WRITTEN = "2020-07-08T09:10:11.7654321Z"
+CONTENT = ContentHeaders(
+    content_type="text/plain; charset=utf-8",
+    content_encoding="gzip",
+    content_language="en-GB",
+    content_disposition='attachment; filename="a b.txt"',
+    cache_control="max-age=60",
+)
+METADATA = {"Project": "ferry", "a_b": "1", "a1": "2", "Zeta": "last"}
+
+
+def share_sas(emulator: RunningEmulator, share: str) -> str:
+    account = emulator.account()
+    every = ShareSasPermissions(read=True, create=True, write=True, delete=True, list=True)
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    return generate_share_sas(account.name, share, account.key, permission=every, expiry=expiry)
+
+
+def backend_for(emulator: RunningEmulator, share: str, credential: str, **kwargs: Any) -> AzureFilesBackend:
+    account = emulator.account()
+    auth: dict[str, Any]
+    if credential == "sas":
+        auth = {"sas": share_sas(emulator, share)}
+    else:
+        auth = {"account_name": account.name, "account_key": account.key}
+    return AzureFilesBackend(endpoint=emulator.account_url(), share=share, **auth, **kwargs)
+
+
+@pytest.fixture(params=["shared_key", "sas"])
+async def lean(
+    request: pytest.FixtureRequest, emulator: RunningEmulator, share: ShareClient
+) -> AsyncIterator[AzureFilesBackend]:
+    backend = backend_for(emulator, share.share_name, request.param)
+    assert backend._wire is not None
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+@pytest.fixture
+def no_sdk_for_hot_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail if the SDK is asked for what the lean path does (so the tests prove which path ran)."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the SDK was used for a request the lean path makes")
+
+    for name in ("create_file", "upload_range", "download_file"):
+        monkeypatch.setattr(ShareFileClient, name, refuse)
+    yield
+
+
+def sdk_file(share: ShareClient, path: str) -> Any:
+    return share.get_file_client(path)
+
+
+def raw_headers(share: ShareClient, path: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+
+    def hook(response: Any) -> None:
+        found.update((k.lower(), v) for k, v in response.http_response.headers.items())
+
+    sdk_file(share, path).get_file_properties(raw_response_hook=hook)
+    return found
+
+
+async def write_small(backend: AzureFilesBackend, path: str, data: bytes, props: WriteProps) -> None:
+    writer = await backend.open_writer(path, size=len(data), props=props)
+    await writer.write(0, data)
+    await writer.commit(props.content_md5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.usefixtures("no_sdk_for_hot_calls")
+async def test_lean_writes_read_back_identically_through_the_sdk(
+    lean: AzureFilesBackend, share: ShareClient, name: str
+) -> None:
+    data = f"bytes of {name}".encode() * 100
+    md5 = hashlib.md5(data).digest()
+    props = WriteProps(
+        content=CONTENT,
+        metadata=METADATA,
+        smb=SmbInfo(creation_time=CREATED, last_write_time=WRITTEN),
+        content_md5=md5,
+    )
+    # Create File and Put Range only: no SMB attributes, so commit sends nothing more.
+    writer = await lean.open_writer(name, size=len(data), props=props)
+    headers = raw_headers(share, name)  # a Put Range moves the last-write time: read them now
+    assert (headers["x-ms-file-creation-time"], headers["x-ms-file-last-write-time"]) == (CREATED, WRITTEN)
+    await writer.write(0, data)
+
+    assert sdk_file(share, name).download_file(decompress=False).readall() == data
+    properties = sdk_file(share, name).get_file_properties()
+    settings = properties.content_settings
+    assert bytes(settings.content_md5) == md5
+    assert (settings.content_type, settings.content_encoding, settings.content_language) == (
+        CONTENT.content_type,
+        CONTENT.content_encoding,
+        CONTENT.content_language,
+    )
+    assert (settings.content_disposition, settings.cache_control) == (
+        CONTENT.content_disposition,
+        CONTENT.cache_control,
+    )
+    assert properties.metadata == METADATA
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.usefixtures("no_sdk_for_hot_calls")
+async def test_lean_read_whole_equals_the_sdk_stat(
+    lean: AzureFilesBackend, share: ShareClient, name: str
+) -> None:
+    data = b"0123456789" * 1000
+    props = WriteProps(content=CONTENT, metadata=METADATA, content_md5=hashlib.md5(data).digest())
+    await write_small(lean, name, data, props)
+
+    got, stored = await lean.read_whole(name, len(data))
+    stat = await lean.stat(name)  # the SDK's HEAD
+    assert got == data
+    assert stored == stat
+    assert stored.metadata == METADATA and stored.md5 == props.content_md5
+    assert stored.content is not None and stored.content.content_type == CONTENT.content_type
+
+
+async def test_lean_read_whole_of_a_grown_file_reports_its_real_size(lean: AzureFilesBackend) -> None:
+    await write_small(lean, "grew.bin", b"x" * 300, WriteProps())
+    data, stored = await lean.read_whole("grew.bin", 100)
+    assert (len(data), stored.size) == (100, 300)
+
+
+async def test_lean_read_whole_of_a_now_empty_file_fails_as_through_the_sdk(
+    lean: AzureFilesBackend, share: ShareClient
+) -> None:
+    sdk_file(share, "empty.bin").create_file(0)
+    with pytest.raises(TransferError, match=r"InvalidRange \(HTTP 416\)") as info:
+        await lean.read_whole("empty.bin", 10)  # the listing saw 10 bytes
+    assert not info.value.retryable
+
+
+async def test_parents_are_created_when_the_lean_create_finds_none(
+    lean: AzureFilesBackend, share: ShareClient
+) -> None:
+    await write_small(lean, "a/b c/d.txt", b"deep", WriteProps())
+    assert sdk_file(share, "a/b c/d.txt").download_file().readall() == b"deep"
+
+
+async def test_smb_attributes_still_set_at_commit(lean: AzureFilesBackend, share: ShareClient) -> None:
+    smb = SmbInfo(attributes="ReadOnly | Archive", creation_time=CREATED, last_write_time=WRITTEN)
+    await write_small(lean, "attrs.txt", b"abc", WriteProps(smb=smb))
+    headers = raw_headers(share, "attrs.txt")
+    assert {part.strip() for part in headers["x-ms-file-attributes"].split("|")} == {"ReadOnly", "Archive"}
+    assert (headers["x-ms-file-creation-time"], headers["x-ms-file-last-write-time"]) == (CREATED, WRITTEN)
+
+
+async def test_lean_reads_a_share_snapshot(emulator: RunningEmulator, share: ShareClient) -> None:
+    sdk_file(share, "snap.txt").upload_file(b"before")
+    snapshot = share.create_snapshot()["snapshot"]
+    sdk_file(share, "snap.txt").upload_file(b"after!")
+    for credential in ("shared_key", "sas"):
+        backend = backend_for(emulator, share.share_name, credential, snapshot=snapshot)
+        data, _stored = await backend.read_whole("snap.txt", 6)
+        assert data == b"before"
+        with pytest.raises(ShareFerryError):  # a snapshot is read-only, through either path
+            await backend.open_writer("snap.txt", size=1, props=WriteProps())
+        await backend.close()
+    assert sdk_file(share, "snap.txt").download_file().readall() == b"after!"
+
+
+# ---- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "retry_after"),
+    [
+        ("busy:CreateFile:count=1,retry_after=3", 3.0),
+        ("busy:PutRange:count=1,retry_after=0", 0.0),
+        ("busy:GetFile:count=1,retry_after=2", 2.0),
+        ("error:CreateFile:count=1", None),
+        ("error:PutRange:count=1", None),
+        ("error:GetFile:count=1", None),
+        # aiohttp resends a PUT once by itself when the connection drops: the second drop shows.
+        ("drop:CreateFile:count=2", None),
+        ("drop:PutRange:count=2", None),
+        ("drop:GetFile:count=1", None),
+    ],
+)
+async def test_faults_are_retryable_transfer_errors(
+    emulator: RunningEmulator,
+    lean: AzureFilesBackend,
+    share: ShareClient,
+    spec: str,
+    retry_after: float | None,
+) -> None:
+    sdk_file(share, "f.bin").upload_file(b"z" * 4096)
+    add_fault(emulator, spec)
+
+    async def operation() -> None:
+        if "GetFile" in spec:
+            await lean.read_whole("f.bin", 4096)
+            return
+        writer = await lean.open_writer("f.bin", size=4096, props=WriteProps())
+        await writer.write(0, b"y" * 4096)
+
+    with pytest.raises(TransferError) as info:
+        await operation()
+    assert info.value.retryable
+    assert info.value.retry_after == retry_after
+    assert "sig=" not in str(info.value) and "f.bin" in str(info.value)
+    await operation()  # the fault fired once: the retry goes through
+
+
+async def test_a_wrong_key_is_a_credential_error(emulator: RunningEmulator, share: ShareClient) -> None:
+    wrong = base64.b64encode(b"not the key" * 3).decode()
+    backend = AzureFilesBackend(
+        endpoint=emulator.account_url(),
+        share=share.share_name,
+        account_name="devstoreaccount1",
+        account_key=wrong,
+    )
+    sdk_file(share, "f.bin").upload_file(b"data")
+    try:
+        with pytest.raises(CredentialError):
+            await backend.open_writer("new.bin", size=1, props=WriteProps())
+        with pytest.raises(CredentialError):
+            await backend.read_whole("f.bin", 4)
+    finally:
+        await backend.close()
+    assert counters(emulator)["operations"]["CreateFile"]["by_status"].get("403") == 1
+
+
+async def test_a_tampered_sas_is_a_credential_error(emulator: RunningEmulator, share: ShareClient) -> None:
+    sas = share_sas(emulator, share.share_name).replace("sig=", "sig=AAAA")
+    backend = AzureFilesBackend(endpoint=emulator.account_url(), share=share.share_name, sas=sas)
+    try:
+        with pytest.raises(CredentialError) as info:
+            await backend.open_writer("new.bin", size=1, props=WriteProps())
+    finally:
+        await backend.close()
+    assert "AAAA" not in str(info.value)
+
+
+async def test_missing_files_and_shares_are_not_found(
+    emulator: RunningEmulator, lean: AzureFilesBackend
+) -> None:
+    with pytest.raises(NotFoundError):
+        await lean.read_whole("nothing.bin", 10)
+    other = backend_for(emulator, "no-such-share", "shared_key")
+    try:
+        with pytest.raises(NotFoundError):
+            await other.open_writer("x.bin", size=1, props=WriteProps())
+    finally:
+        await other.close()
+
+
+# ---- which credentials, and the signer -----------------------------------------------------------
+
+
+def test_only_sas_and_shared_key_take_the_lean_path() -> None:
+    common: dict[str, Any] = {
+        "endpoint": "https://acct.file.core.windows.net",
+        "share": "s",
+        "snapshot": None,
+        "account_name": "acct",
+        "api_version": "2026-10-06",
+        "connection_timeout": 30,
+    }
+    assert wire_for(**common, sas=None, account_key=None) is None
+    assert isinstance(wire_for(**common, sas="sv=x&sig=y", account_key=None), FilesWire)
+    key = base64.b64encode(b"k" * 32).decode()
+    assert isinstance(wire_for(**common, sas=None, account_key=key), FilesWire)
+    backend = AzureFilesBackend(
+        endpoint="https://acct.file.core.windows.net",
+        share="s",
+        token_credential=LazyDefaultAzureCredential(),
+    )
+    assert backend._wire is None
+
+
+def test_header_order_is_the_services() -> None:
+    names = [
+        "x-ms-version",
+        "x-ms-date",
+        "x-ms-meta-a_b",
+        "x-ms-meta-a1",
+        "x-ms-meta-ab",
+        "x-ms-meta-a",
+        "x-ms-meta-zeta",
+        "x-ms-content-md5",
+        "x-ms-content-length",
+        "x-ms-content-type",
+        "x-ms-file-permission",
+        "x-ms-file-permission-key",
+        "x-ms-file-creation-time",
+        "x-ms-file-last-write-time",
+        "x-ms-allow-trailing-dot",
+        "x-ms-client-request-id",
+        "x-ms-type",
+        "x-ms-range",
+        "x-ms-write",
+        "x-ms-meta-_x",
+        "x-ms-meta-9",
+    ]
+    expected = [name for name, _ in _storage_header_sort([(name, "") for name in names])]
+    assert sorted(names, key=service_header_order) == expected
+
+
+def test_string_to_sign_follows_the_documented_layout() -> None:
+    signer = SharedKeySigner("acct", base64.b64encode(b"k" * 32).decode())
+    text = signer.string_to_sign(
+        "PUT",
+        "/share/dir%20a/f.txt",
+        {"comp": "range"},
+        {
+            "Content-Length": "5",
+            "Content-Type": "application/octet-stream",
+            "x-ms-version": "2026-10-06",
+            "x-ms-range": "bytes=0-4",
+            "x-ms-date": "Sat, 01 Jan 2022 00:00:00 GMT",
+        },
+    )
+    assert text == (
+        "PUT\n\n\n5\n\napplication/octet-stream\n\n\n\n\n\n\n"
+        "x-ms-date:Sat, 01 Jan 2022 00:00:00 GMT\nx-ms-range:bytes=0-4\nx-ms-version:2026-10-06\n"
+        "/acct/share/dir%20a/f.txt\ncomp:range"
+    )
+    assert signer.string_to_sign("PUT", "/s/f", {}, {"Content-Length": "0"}).split("\n")[3] == ""
