@@ -38,9 +38,11 @@ layers: $(STAMP)
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
-## bench: emulator ingest rate beside Azurite's (see bench/README.md)
+## bench: emulator ingest rate beside Azurite's, sync memory at scale, no-op sync beside AzCopy (see bench/README.md)
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/emulator_ingest.py
+	$(PY) bench/sync_scale.py --sizes 10000,100000
+	$(PY) bench/sync_vs_azcopy.py --quick
 
 clean:
 	rm -rf $(VENV) node_modules .cache .pytest_cache .mypy_cache .ruff_cache
