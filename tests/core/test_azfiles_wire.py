@@ -85,7 +85,13 @@ def no_sdk_for_hot_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("the SDK was used for a request the lean path makes")
 
-    for name in ("create_file", "upload_range", "download_file"):
+    for name in (
+        "create_file",
+        "upload_range",
+        "download_file",
+        "upload_range_from_url",
+        "get_file_properties",
+    ):
         monkeypatch.setattr(ShareFileClient, name, refuse)
     yield
 
@@ -160,6 +166,65 @@ async def test_lean_read_whole_equals_the_sdk_stat(
     assert stored == stat
     assert stored.metadata == METADATA and stored.md5 == props.content_md5
     assert stored.content is not None and stored.content.content_type == CONTENT.content_type
+
+
+async def sdk_only(emulator: RunningEmulator, share: ShareClient, credential: str) -> AzureFilesBackend:
+    """A backend on the same share that sends everything through the SDK."""
+    backend = backend_for(emulator, share.share_name, credential)
+    assert backend._wire is not None
+    await backend._wire.close()
+    backend._wire = None
+    return backend
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_lean_stat_equals_the_sdk_stat(
+    lean: AzureFilesBackend, emulator: RunningEmulator, share: ShareClient, name: str
+) -> None:
+    data = b"stat me" * 300
+    props = WriteProps(
+        content=CONTENT,
+        metadata=METADATA,
+        smb=SmbInfo(attributes="ReadOnly | Archive", creation_time=CREATED, last_write_time=WRITTEN),
+        content_md5=hashlib.md5(data).digest(),
+    )
+    await write_small(lean, f"dir/{name}", data, props)
+    sdk = await sdk_only(emulator, share, "shared_key")
+    try:
+        lean_stat, sdk_stat = await lean.stat(f"dir/{name}"), await sdk.stat(f"dir/{name}")
+        assert lean_stat == sdk_stat
+        assert lean_stat is not None and lean_stat.size == len(data) and lean_stat.md5 == props.content_md5
+        assert lean_stat.smb is not None and lean_stat.smb.last_write_time == WRITTEN
+        # A directory, and nothing at all, are answered as through the SDK.
+        assert await lean.stat("dir") == await sdk.stat("dir")
+        assert await lean.stat("dir/none") is None
+    finally:
+        await sdk.close()
+
+
+@pytest.mark.usefixtures("no_sdk_for_hot_calls")
+async def test_lean_put_range_from_url_copies_server_side(
+    lean: AzureFilesBackend, emulator: RunningEmulator, share: ShareClient
+) -> None:
+    data = bytes(range(256)) * 40_000  # about 10 MiB: three ranges of at most 4 MiB
+    share.get_file_client("from.bin").upload_file(data)
+    source = backend_for(emulator, share.share_name, "shared_key")
+    try:
+        url = source.source_url("from.bin")
+        assert url is not None
+        before = counters(emulator)["operations"]
+        writer = await lean.open_writer("to.bin", size=len(data), props=WriteProps())
+        step = 4 * 1024 * 1024
+        for offset in range(0, len(data), step):
+            await writer.write_from_url(offset, url, offset, min(step, len(data) - offset))
+        await writer.commit(None)
+        after = counters(emulator)["operations"]
+    finally:
+        await source.close()
+    assert sdk_file(share, "to.bin").download_file().readall() == data
+    sent = after["PutRangeFromURL"]["total"] - before.get("PutRangeFromURL", {}).get("total", 0)
+    assert sent == 3
+    assert after.get("PutRange", {}).get("total", 0) == before.get("PutRange", {}).get("total", 0)
 
 
 async def test_lean_read_whole_of_a_grown_file_reports_its_real_size(lean: AzureFilesBackend) -> None:

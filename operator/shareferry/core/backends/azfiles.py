@@ -222,6 +222,11 @@ class AzureFilesBackend:
         path = path.strip("/")
         headers: dict[str, str] = {}
         with self._errors("stat", path):
+            if self._wire is not None and path:
+                try:  # most paths are files: one lean HEAD; a directory falls through below
+                    return stored_from_get(path, b"", await self._wire.head_file(self._full(path)))
+                except ResourceNotFoundError as exc:
+                    _reraise_missing_container(exc)
             found = await self._properties(path, _header_capture(headers))
         if found is None:
             return None
@@ -530,6 +535,11 @@ class AzureFileWriter:
 
     async def write_from_url(self, offset: int, url: str, source_offset: int, length: int) -> None:
         with self.backend._errors("copy a range from a URL into", self.path):
+            wire = self.backend._wire
+            if wire is not None:
+                return await wire.put_range_from_url(
+                    self.backend._full(self.path), offset, url, source_offset, length
+                )
             await self.client.upload_range_from_url(
                 url, offset=offset, length=length, source_offset=source_offset
             )
