@@ -39,6 +39,7 @@ from tests.cli.test_copy_cli import (
     account_sas,
     assert_secret_free,
     clean_environment,
+    on_terminal,
     share_url,
     shareferry,
     shareferry_all,
@@ -767,3 +768,27 @@ def test_bad_input_is_one_clear_line(bad_input_runs: BadInputRun, case: str) -> 
     assert "Traceback" not in result.stderr
     assert_secret_free(result, signature(bad_input_runs.sas))
     assert read_share(bad_input_runs.share).files == {}
+
+
+# ---- --delete-destination prompt ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "kept"), [("y", False), ("n", True)])
+def test_delete_destination_prompt_asks_once_on_the_terminal(
+    emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path, answer: str, kept: bool
+) -> None:
+    write_local(tmp_path / "src", {"keep.txt": b"keep"})
+    extras = {"old/one.txt": b"1", "old/two.txt": b"2", "three.txt": b"3"}
+    write_share(share, {"keep.txt": b"keep", **extras})
+    status, shown = on_terminal(
+        "sync", str(tmp_path / "src"), share_url(emulator, share, "", sas), "--from-to", "LocalFile",
+        "--delete-destination", "prompt", "--max-delete-percent", "100",
+        question="not at the source? [y/N]",
+        answers=[answer],
+    )  # fmt: skip
+    assert status == 0, shown
+    assert shown.count("Delete 3 files and 1 directories at the destination") == 1
+    remaining = read_share(share).files
+    assert remaining == ({"keep.txt": b"keep", **extras} if kept else {"keep.txt": b"keep"})
+    assert ("Number of Deletions at Destination: 0 of 4" in shown) == kept
+    assert signature(sas) not in shown
