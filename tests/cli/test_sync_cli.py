@@ -792,3 +792,21 @@ def test_delete_destination_prompt_asks_once_on_the_terminal(
     assert remaining == ({"keep.txt": b"keep", **extras} if kept else {"keep.txt": b"keep"})
     assert ("Number of Deletions at Destination: 0 of 4" in shown) == kept
     assert signature(sas) not in shown
+
+
+def test_a_resumed_sync_deletes_what_left_the_source_since_its_first_run(
+    emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path, job_dir: Path
+) -> None:
+    """A file the job itself copied earlier is not a case twin of itself: once it leaves the
+    source, a later run of the same job deletes it from the (case-insensitive) share."""
+    write_local(tmp_path / "src", {"stays.txt": b"stays", "goes.txt": b"goes"})
+    command = ["sync", str(tmp_path / "src"), share_url(emulator, share, "", sas), "--from-to", "LocalFile"]
+    first = shareferry(*command, "--delete-destination", "true")
+    assert_ok(first)
+    assert read_share(share).files == {"stays.txt": b"stays", "goes.txt": b"goes"}
+    (tmp_path / "src" / "goes.txt").unlink()
+    job_id = next(line for line in first.stdout.splitlines() if line.startswith("Job ")).split()[1]
+    again = shareferry("jobs", "resume", job_id, "--destination-sas", sas)
+    assert_ok(again)
+    assert read_share(share).files == {"stays.txt": b"stays"}
+    assert "Number of Deletions at Destination: 1 of 1" in again.stdout

@@ -311,12 +311,12 @@ def test_files_are_listed_by_state_and_errors_hold_no_secret(plan: JobPlan) -> N
 
 def test_paths_planned_under_another_letter_case_are_recognised(plan: JobPlan) -> None:
     plan_file(plan, "Photos/Été.JPG")
-    assert plan.planned_ignoring_case("photos/été.jpg")
-    assert plan.planned_ignoring_case("Photos/Été.JPG")
-    assert not plan.planned_ignoring_case("photos/ete.jpg")
+    assert plan.planned_in_another_case("photos/été.jpg")
+    assert not plan.planned_in_another_case("Photos/Été.JPG")  # itself: not a twin
+    assert not plan.planned_in_another_case("photos/ete.jpg")
     plan_file(plan, "Later/README.md")  # planned after the first question
-    assert plan.planned_ignoring_case("later/readme.MD")
-    assert not reader(plan).planned_ignoring_case("nothing")
+    assert plan.planned_in_another_case("later/readme.MD")
+    assert not reader(plan).planned_in_another_case("nothing")
 
 
 # ---- sync deletions ----------------------------------------------------------------------------

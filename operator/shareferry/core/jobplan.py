@@ -439,17 +439,25 @@ class JobPlan:
                 return
             rows = self._db.execute(query, (rows[-1][0], *parameters, page)).fetchall()
 
-    def planned_ignoring_case(self, path: str) -> bool:
+    def planned_in_another_case(self, path: str) -> bool:
         """Whether any run of this job planned a destination path equal to ``path`` ignoring
-        letter case (Unicode case folding): on a destination that ignores case, such a path is the
-        file this job copied, not one to delete. The first call indexes the plan's paths (once)."""
+        letter case (Unicode case folding) but not spelled the same: on a destination that
+        ignores case, such a path is the file this job copied, not one to delete. (``path``
+        itself, planned by an earlier run whose source has since gone, does not count.) The
+        first call indexes the plan's paths (once)."""
         self.flush()
         if not self._folded:
             self._db.create_function(_CASEFOLD, 1, str.casefold, deterministic=True)
-            self._db.execute("CREATE TEMP TABLE folded (name TEXT PRIMARY KEY) WITHOUT ROWID")
-            self._db.execute(f"INSERT OR IGNORE INTO temp.folded SELECT {_CASEFOLD}(destination) FROM files")
+            self._db.execute(
+                "CREATE TEMP TABLE folded (name TEXT, original TEXT, PRIMARY KEY (name, original)) WITHOUT ROWID"
+            )
+            self._db.execute(
+                f"INSERT OR IGNORE INTO temp.folded SELECT {_CASEFOLD}(destination), destination FROM files"
+            )
             self._folded = True  # from now on flush() adds every new path
-        row = self._db.execute("SELECT 1 FROM temp.folded WHERE name = ?", (path.casefold(),)).fetchone()
+        row = self._db.execute(
+            "SELECT 1 FROM temp.folded WHERE name = ? AND original != ?", (path.casefold(), path)
+        ).fetchone()
         return row is not None
 
     # ---- sync deletions ----------------------------------------------------------------------
@@ -534,8 +542,8 @@ class JobPlan:
                 self._db.executemany(_UPSERT_SETTLED, settled)
                 if self._folded:
                     self._db.executemany(
-                        "INSERT OR IGNORE INTO temp.folded VALUES (?)",
-                        ((path.casefold(),) for path in self._files),
+                        "INSERT OR IGNORE INTO temp.folded VALUES (?, ?)",
+                        ((path.casefold(), path) for path in self._files),
                     )
                 self._db.executemany(_INSERT_CANDIDATE, self._candidates.items())
                 self._db.executemany(

@@ -66,7 +66,7 @@ async def delete_absent(
         for path, is_dir in spool.delete_candidates():
             if is_dir != want_dirs:
                 continue
-            if keep_case_twins and spool.planned_ignoring_case(path):
+            if keep_case_twins and spool.planned_in_another_case(path):
                 ctx.log(
                     f"kept {ctx.destination.describe(path)}: this sync copied it under another letter case"
                 )
