@@ -4,7 +4,8 @@ Blob storage has no directories, only names with ``/`` in them; this backend sho
 tree of *virtual directories* (as AzCopy does) and treats AzCopy's folder markers (zero-length
 blobs with metadata ``hdi_isfolder=true``) as directories too. Writes stage blocks and commit a
 block list, so nothing is visible until :meth:`Writer.commit`. The Azure SDK's own retries are
-turned off: the engine retries, and this module only classifies failures for it.
+turned off: the engine retries, and this module only classifies failures for it. With a SAS or
+an account key, range reads skip the SDK's pipeline (:mod:`.azblob_wire`, its own session).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from azure.storage.blob import (
 )
 from azure.storage.blob.aio import BlobClient, BlobPrefix, BlobServiceClient
 
+from shareferry.core.backends.azblob_wire import blob_wire_for
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
 from shareferry.core.errors import (
@@ -133,6 +135,16 @@ class AzureBlobBackend:
             credential = self._sas
         self._service = BlobServiceClient(account_url=self.endpoint, credential=credential, retry_total=0)
         self._container = self._service.get_container_client(container)
+        # SAS and shared key: range reads skip the SDK's pipeline (see azblob_wire).
+        self._wire = blob_wire_for(
+            endpoint=self.endpoint,
+            container=container,
+            snapshot=snapshot,
+            sas=self._sas,
+            account_name=self._account_name,
+            account_key=account_key or None,
+            api_version=self._container.api_version,
+        )
 
     # -- naming -------------------------------------------------------------------------------
 
@@ -243,6 +255,9 @@ class AzureBlobBackend:
             return b""
         with self._mapped("read", path):
             try:
+                if self._wire is not None:
+                    data, _headers = await self._wire.get_blob(self._blob_name(path), offset, length)
+                    return data
                 download = await self._blob(path).download_blob(
                     offset=offset, length=length, decompress=False
                 )  # stored bytes: Content-Encoding is a property to copy, not to undo
@@ -316,6 +331,8 @@ class AzureBlobBackend:
 
     async def close(self) -> None:
         await self._service.close()
+        if self._wire is not None:
+            await self._wire.close()
 
     def _writable(self, operation: str, path: str) -> None:
         if self.snapshot:

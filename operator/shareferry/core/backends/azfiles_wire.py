@@ -3,108 +3,47 @@ From URL, Get File and Get File Properties.
 
 The Azure SDK spends about 2 ms of client CPU per request in its pipeline (policies, header
 building, response deserialisation); for small files that, not the service, limits a copy. The
-few requests every small file needs are built here directly and sent through one shared
-azure-core :class:`AioHttpTransport`, authorised with the backend's SAS (appended to the query)
-or account key (Shared Key, signed here from the documented string to sign). Entra ID tokens,
-and every other operation (listings, directories, shares, permissions, properties), stay with
-the SDK.
+few requests every small file needs are built here directly and sent by
+:class:`~shareferry.core.backends.storage_wire.WireSender` (one shared azure-core transport; the
+backend's SAS or account key; the SDK's exceptions on failure, so the backend's one translation
+to the contract's errors applies unchanged). Entra ID tokens, and every other operation
+(listings, directories, shares, permissions, properties), stay with the SDK.
 
 Requests carry what the SDK would send for the same call: the same URL quoting, ``x-ms-version``
 and headers (content headers and MD5 as ``x-ms-content-*``, metadata as ``x-ms-meta-<name>``,
-SMB times). Failures are raised as the azure-core exceptions the SDK raises (404 as
-:class:`ResourceNotFoundError`, 401/403 as :class:`ClientAuthenticationError`, other statuses
-as :class:`HttpResponseError`, each with the response, whose ``x-ms-error-code`` header names
-the error; transport failures as azure-core raises them), so the backend's one translation to
-the contract's errors applies unchanged.
+SMB times).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import email.utils
-import hashlib
-import hmac
-import itertools
-import platform
-import time
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
-from azure.core.pipeline.transport import AioHttpTransport
-from azure.core.rest import AsyncHttpResponse, HttpRequest
-from yarl import URL
+from azure.core.rest import AsyncHttpResponse
 
+from shareferry.core.backends.storage_wire import (
+    READ_TIMEOUT_SECONDS,
+    SharedKeySigner,
+    WireSender,
+    read_raw,
+    service_header_order,
+    signer_or_none,
+)
 from shareferry.core.objects import ContentHeaders, SmbInfo, StoredObject, WriteProps
 
-#: Seconds to wait for a whole answer once the request is sent (the SDK's default).
-READ_TIMEOUT_SECONDS = 60
-_USER_AGENT = f"shareferry-wire Python/{platform.python_version()}"
-#: The standard headers whose values open a Shared Key string to sign, in this order.
-_SIGNED_STANDARD_HEADERS = (
-    "content-encoding",
-    "content-language",
-    "content-length",
-    "content-md5",
-    "content-type",
-    "date",
-    "if-modified-since",
-    "if-match",
-    "if-none-match",
-    "if-unmodified-since",
-    "range",
-)
+__all__ = [
+    "READ_TIMEOUT_SECONDS",
+    "FilesWire",
+    "SharedKeySigner",
+    "service_header_order",
+    "stored_from_get",
+    "wire_for",
+]
+
 _META_PREFIX = "x-ms-meta-"
-#: Largest piece a response body is read in (a whole small file is one piece).
-_READ_BLOCK_BYTES = 4 * 1024 * 1024
-
-
-class SharedKeySigner:
-    """Shared Key authorisation for one account (the ``Authorization`` header's value).
-
-    The string to sign is the documented one: the verb, the standard headers above (an empty
-    ``Content-Length`` for a zero length), the ``x-ms-*`` headers in lower case, ordered as the
-    service orders them (its collation ignores ``-`` and sorts ``_`` before digits and letters),
-    and the canonical resource (``/account`` + the path exactly as sent, then each query
-    parameter as ``name:value``, decoded, by name)."""
-
-    def __init__(self, account_name: str, account_key: str) -> None:
-        self.account_name = account_name
-        try:
-            self._key = base64.b64decode(account_key)  # as leniently as the SDK decodes it
-        except binascii.Error as exc:
-            raise ValueError("the account key is not base64") from exc
-
-    def string_to_sign(
-        self, method: str, wire_path: str, query: Mapping[str, str], headers: Mapping[str, str]
-    ) -> str:
-        lowered = {name.lower(): value for name, value in headers.items()}
-        if lowered.get("content-length") == "0":
-            lowered["content-length"] = ""
-        lines = [method, *(lowered.get(name, "") for name in _SIGNED_STANDARD_HEADERS)]
-        x_ms = sorted((name for name in lowered if name.startswith("x-ms-")), key=service_header_order)
-        canonical_headers = "".join(f"{name}:{lowered[name]}\n" for name in x_ms)
-        resource = f"/{self.account_name}{wire_path}"
-        for name in sorted(query, key=str.lower):
-            resource += f"\n{name.lower()}:{unquote(query[name])}"
-        return "\n".join(lines) + "\n" + canonical_headers + resource
-
-    def authorization(
-        self, method: str, wire_path: str, query: Mapping[str, str], headers: Mapping[str, str]
-    ) -> str:
-        text = self.string_to_sign(method, wire_path, query, headers)
-        digest = hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).digest()
-        return f"SharedKey {self.account_name}:{base64.b64encode(digest).decode()}"
-
-
-def service_header_order(name: str) -> tuple[str, str]:
-    """Sort key of a lower-case ``x-ms-*`` header name in the service's collation: hyphens are
-    ignored, ``_`` comes before digits, digits before letters; the name itself breaks ties."""
-    return name.replace("-", "").replace("_", "!"), name
 
 
 class FilesWire:
@@ -126,24 +65,11 @@ class FilesWire:
         signer: SharedKeySigner | None = None,
         connection_timeout: float = 30,
     ) -> None:
-        if (sas is None) == (signer is None):
-            raise ValueError("exactly one of sas and signer is needed")
         self._base = f"{endpoint.rstrip('/')}/{quote(share)}/"
-        self._api_version = api_version
         self._snapshot = snapshot
-        self._sas = sas.lstrip("?") if sas else None
-        self._signer = signer
-        self._transport = AioHttpTransport(
-            connection_timeout=connection_timeout,
-            read_timeout=READ_TIMEOUT_SECONDS,
-            connection_data_block_size=_READ_BLOCK_BYTES,
+        self._sender = WireSender(
+            api_version=api_version, sas=sas, signer=signer, connection_timeout=connection_timeout
         )
-        self._date_second = -1
-        self._date = ""
-        # Request ids: one random UUID's first 20 hex digits, then a counter (a fresh random UUID
-        # per request costs a system call that hands the interpreter to other threads).
-        self._id_prefix = str(uuid.uuid4())[:24]
-        self._id_counter = itertools.count()
 
     # ---- the three operations -----------------------------------------------------------------
 
@@ -210,24 +136,12 @@ class FilesWire:
             "x-ms-range": f"bytes={offset}-{offset + length - 1}",
         }
         response = await self._send("GET", path, {}, headers, stream=True)
-        try:
-            # Raw: stored bytes are never decompressed, whatever their Content-Encoding says.
-            body = b"".join([chunk async for chunk in response.iter_raw()])
-        finally:
-            await response.close()
-        return body, response.headers
+        return await read_raw(response), response.headers
 
     async def close(self) -> None:
-        await self._transport.close()
+        await self._sender.close()
 
     # ---- one request ----------------------------------------------------------------------------
-
-    def _date_header(self) -> str:
-        now = int(time.time())
-        if now != self._date_second:
-            self._date_second = now
-            self._date = email.utils.formatdate(now, usegmt=True)
-        return self._date
 
     async def _send(
         self,
@@ -239,45 +153,11 @@ class FilesWire:
         *,
         stream: bool = False,
     ) -> AsyncHttpResponse:
-        headers["x-ms-version"] = self._api_version
         headers["x-ms-allow-trailing-dot"] = "true"
-        headers["x-ms-date"] = self._date_header()
-        headers["x-ms-client-request-id"] = f"{self._id_prefix}{next(self._id_counter) % 16**12:012x}"
-        headers["User-Agent"] = _USER_AGENT
         if self._snapshot:  # as the SDK addresses it: reads read the snapshot, writes are refused
             query["sharesnapshot"] = self._snapshot
         url = self._base + "/".join(quote(segment, safe="~") for segment in path.split("/"))
-        own_query = "&".join(f"{name}={quote(value, safe='')}" for name, value in query.items())
-        if self._signer is not None:
-            url += f"?{own_query}" if own_query else ""
-            # Signed as aiohttp sends it: its URL parsing re-normalises some escapes (%3B as ;).
-            wire_path = URL(url).raw_path
-            headers["Authorization"] = self._signer.authorization(method, wire_path, query, headers)
-        else:
-            url += f"?{own_query}&{self._sas}" if own_query else f"?{self._sas}"
-        request = HttpRequest(method, url, headers=headers, content=body)
-        response: Any = await self._transport.send(request, stream=stream)
-        if response.status_code >= 300:
-            if stream:
-                await response.read()  # the error's small body, so the connection is reused
-                await response.close()
-            raise _error(response)
-        result: AsyncHttpResponse = response
-        return result
-
-
-def _error(response: AsyncHttpResponse) -> HttpResponseError:
-    """The azure-core exception the SDK raises for this error answer."""
-    status = response.status_code
-    code = response.headers.get("x-ms-error-code")
-    message = f"{code or 'no error code'} (HTTP {status})"
-    error_type = HttpResponseError
-    if status == 404:
-        error_type = ResourceNotFoundError
-    elif status in (401, 403):
-        error_type = ClientAuthenticationError
-    # The error code stays readable as the SDK's is: the response's x-ms-error-code header.
-    return error_type(message=message, response=response)
+        return await self._sender.send(method, url, query, headers, body, stream=stream)
 
 
 def stored_from_get(path: str, data: bytes, headers: Mapping[str, str]) -> StoredObject:
@@ -338,14 +218,12 @@ def wire_for(
 ) -> FilesWire | None:
     """The lean path for a backend authorised by a SAS or an account key; ``None`` otherwise
     (Entra ID tokens, anonymous access and malformed keys keep the SDK for everything)."""
-    signer = None
-    if sas is None:
-        if account_key is None:
-            return None
-        try:
-            signer = SharedKeySigner(account_name, account_key)
-        except ValueError:
-            return None  # the SDK reports a malformed key when it is first used
+    try:
+        signer = signer_or_none(sas, account_name, account_key)
+    except ValueError:
+        return None  # the SDK reports a malformed key when it is first used
+    if sas is None and signer is None:
+        return None
     return FilesWire(
         endpoint=endpoint,
         share=share,
