@@ -36,6 +36,7 @@ from shareferry.core.backends.listing_retry import LIST_ATTEMPTS
 from shareferry.emulator import EmulatorConfig, RunningEmulator
 from tests.cli.test_copy_cli import (
     TREE,
+    BadInputRun,
     account_sas,
     assert_secret_free,
     clean_environment,
@@ -710,13 +711,6 @@ BAD_INPUT = {
     "missing destination share": (1, "does not exist"),
     "missing destination share, path below": (1, "does not exist"),
 }
-
-
-@dataclass
-class BadInputRun:
-    results: dict[str, subprocess.CompletedProcess[str]]
-    sas: str
-    share: ShareClient
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from shareferry.cli.job_runner import TerminalQuestion, add_output_flags, execute
+from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
 from shareferry.cli.output import JobOutput
-from shareferry.cli.transfer_flags import add_transfer_flags, options_from_args
+from shareferry.cli.transfer_flags import options_from_args
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
 from shareferry.core.filters import ObjectFilter
@@ -51,21 +51,15 @@ examples:
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_transfer_command(
+        commands,
         COMMAND,
+        verb="copy",
         aliases=["cp"],
         help="copy files between local paths, Azure Files and Azure Blob (like azcopy copy)",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-        one_line_errors=True,
-        boolean_flags=True,
     )
-    parser.add_argument("source", metavar="SOURCE", help="local path or URL to copy from")
-    parser.add_argument("destination", metavar="DESTINATION", help="local path or URL to copy to")
-    add_transfer_flags(parser)
-    add_output_flags(parser)
     parser.set_defaults(run=run)
 
 

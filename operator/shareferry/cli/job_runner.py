@@ -16,11 +16,11 @@ import os
 import sys
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from shareferry.cli.output import JobOutput, JsonOutput, ReportWriter, TextOutput
-from shareferry.cli.transfer_flags import parse_choice
+from shareferry.cli.transfer_flags import add_transfer_flags, parse_choice
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.redact import redact
@@ -36,6 +36,37 @@ R = TypeVar("R")
 
 #: Starts the job: (request, output, subscribers, environ, job id) -> summary.
 Start = Callable[[R, JobOutput, list[Subscriber], Mapping[str, str], str], Awaitable["JobSummary"]]
+
+
+def add_transfer_command(
+    commands: Any,
+    name: str,
+    *,
+    verb: str,
+    help: str,
+    description: str,
+    epilog: str,
+    aliases: Sequence[str] = (),
+) -> argparse.ArgumentParser:
+    """A ``copy``-like subcommand: SOURCE, DESTINATION, AzCopy's transfer flags (``--flag=true``
+    form included) and the output flags; one-line usage errors. The caller adds its own flags
+    and ``set_defaults(run=...)``."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        aliases=list(aliases),
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        one_line_errors=True,
+        boolean_flags=True,
+    )
+    parser.add_argument("source", metavar="SOURCE", help=f"local path or URL to {verb} from")
+    parser.add_argument("destination", metavar="DESTINATION", help=f"local path or URL to {verb} to")
+    add_transfer_flags(parser)
+    add_output_flags(parser)
+    return parser
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shareferry.cli.job_runner import TerminalQuestion, add_output_flags, execute
+from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
 from shareferry.cli.output import JobOutput
-from shareferry.cli.transfer_flags import add_transfer_flags, options_from_args, parse_choice
+from shareferry.cli.transfer_flags import options_from_args, parse_choice
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
 from shareferry.core.locations import resolve
@@ -57,21 +57,15 @@ examples:
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_transfer_command(
+        commands,
         COMMAND,
+        verb="sync",
         help="make a destination match a source (like azcopy sync)",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-        one_line_errors=True,
-        boolean_flags=True,
     )
-    parser.add_argument("source", metavar="SOURCE", help="local path or URL to sync from")
-    parser.add_argument("destination", metavar="DESTINATION", help="local path or URL to sync to")
-    add_transfer_flags(parser)
     add_sync_flags(parser)
-    add_output_flags(parser)
     parser.extra_boolean_flags.add("--mirror-mode")  # type: ignore[attr-defined]
     parser.set_defaults(run=run, recursive=True)
 
