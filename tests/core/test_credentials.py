@@ -25,7 +25,7 @@ SAS = f"sv=2022-11-02&sp=rl&sig={SIG}"
 FILES = "https://acct.file.core.windows.net/share/dir"
 EMU = "http://127.0.0.1:10000/devstoreaccount1"
 NO_CREDENTIAL = (
-    "add a SAS to the URL, or set AZURE_STORAGE_CONNECTION_STRING / AZURE_STORAGE_ACCOUNT_NAME and "
+    "add a SAS to the URL (or set AZURE_STORAGE_SAS_TOKEN), or set AZURE_STORAGE_CONNECTION_STRING / AZURE_STORAGE_ACCOUNT_NAME and "
     "AZURE_STORAGE_ACCOUNT_KEY, or sign in for Microsoft Entra ID (https endpoints only)"
 )
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from shareferry.core.accounting import Accounting, Clock, FileResult, Outcome, Snapshot
 from shareferry.core.engine.copier import DRY_RUN_PREFIX, DRY_RUN_SEPARATOR
 from shareferry.core.engine.deleter import DRY_RUN_REMOVE
+from shareferry.core.humanize import human_bytes, human_duration
 from shareferry.core.redact import redact
 
 if TYPE_CHECKING:
@@ -55,23 +56,6 @@ def _utc_now() -> datetime:
 
 
 # ---- formatting (pure) -----------------------------------------------------------------------
-
-
-def human_bytes(count: float) -> str:
-    """``1536`` -> ``1.5 KiB``; binary units, as the throughput is in MiB/s."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-    value = float(count)
-    for unit in units:
-        if abs(value) < 1024 or unit == units[-1]:
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def human_duration(seconds: float) -> str:
-    """``75`` -> ``0:01:15``."""
-    whole = round(seconds)
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def progress_line(counters: Snapshot) -> str:

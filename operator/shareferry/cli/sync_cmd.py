@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
 from shareferry.cli.output import JobOutput
-from shareferry.cli.transfer_flags import options_from_args, parse_choice
+from shareferry.cli.transfer_flags import options_from_args
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
 from shareferry.core.locations import resolve
+from shareferry.core.option_values import SyncValues, build_sync_options
 from shareferry.core.options import (
     DEFAULT_MAX_DELETE_PERCENT,
     GUARD_MIN_FILES,
@@ -102,15 +103,13 @@ def add_sync_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def sync_options_from_args(args: argparse.Namespace) -> SyncOptions:
-    delete = parse_choice(
-        args.delete_destination, [m.value for m in DeleteDestination], "--delete-destination"
-    )
-    compare = parse_choice(args.compare_hash, ["None", "MD5"], "--compare-hash")
-    return SyncOptions(
-        delete_destination=DeleteDestination(delete),
-        compare_hash=compare == "MD5",
-        mirror_mode=args.mirror_mode,
-        max_delete_percent=args.max_delete_percent,
+    return build_sync_options(
+        SyncValues(
+            delete_destination=args.delete_destination,
+            compare_hash=args.compare_hash,
+            mirror_mode=args.mirror_mode,
+            max_delete_percent=args.max_delete_percent,
+        )
     )
 
 

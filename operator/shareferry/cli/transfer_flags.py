@@ -26,22 +26,34 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 from shareferry.core.errors import UsageError
-from shareferry.core.filters import parse_iso8601
-from shareferry.core.options import (
-    DEFAULT_BLOCK_SIZE,
-    MIB,
-    CheckMd5,
-    Filters,
-    Overwrite,
-    TransferOptions,
-    concurrency_from_env,
+from shareferry.core.option_values import (
+    TransferValues,
+    block_size_bytes,
+    build_transfer_options,
+    cap_mbps,
+    parse_choice,
+    parse_metadata,
 )
+from shareferry.core.options import CheckMd5, TransferOptions, concurrency_from_env
 from shareferry.core.redact import redact
+
+__all__ = [  # the value parsers live in the core (the CopyJob spec model uses them too)
+    "BOOLEAN_FLAGS",
+    "CommandParser",
+    "add_transfer_flags",
+    "block_size_bytes",
+    "cap_mbps",
+    "expand_boolean_flags",
+    "options_from_args",
+    "parse_bool",
+    "parse_choice",
+    "parse_metadata",
+    "transfer_values",
+]
 
 #: Boolean flags: option string -> argparse dest. Each also has a hidden ``--no-...`` twin.
 BOOLEAN_FLAGS: dict[str, str] = {
@@ -60,7 +72,6 @@ BOOLEAN_FLAGS: dict[str, str] = {
 _BOOLEAN_DEFAULTS = {"check_length": True}
 _TRUE = {"true", "t", "1", "yes"}
 _FALSE = {"false", "f", "0", "no"}
-_METADATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse_bool(text: str, flag: str) -> bool:
@@ -244,86 +255,17 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
 
 
-def parse_choice(text: str, choices: Sequence[str], flag: str) -> str:
-    """The member of ``choices`` equal to ``text`` ignoring letter case."""
-    for choice in choices:
-        if choice.lower() == text.strip().lower():
-            return choice
-    raise UsageError(f"{flag} must be one of {', '.join(choices)}, not {text!r}")
-
-
-def parse_metadata(text: str) -> dict[str, str]:
-    """``k=v;k2=v2`` as a dict. Keys must be valid identifiers (Azure's rule for metadata names);
-    values may be empty and may contain ``=``."""
-    metadata: dict[str, str] = {}
-    for entry in text.split(";"):
-        if not entry.strip():
-            continue
-        key, sep, value = entry.partition("=")
-        key = key.strip()
-        if not sep or not _METADATA_KEY.fullmatch(key):
-            raise UsageError(
-                f"--metadata entry {entry!r} is not NAME=VALUE with NAME a letter or '_' followed by "
-                "letters, digits or '_'"
-            )
-        if key.lower() in (existing.lower() for existing in metadata):
-            raise UsageError(f"--metadata names {key!r} twice (names are case-insensitive)")
-        metadata[key] = value
-    return metadata
-
-
-def block_size_bytes(mib: float | None) -> int:
-    """``--block-size-mb`` in bytes; omitted or 0 is the default."""
-    if mib is None or mib == 0:
-        return DEFAULT_BLOCK_SIZE
-    if mib < 0:
-        raise UsageError("--block-size-mb must not be negative")
-    size = round(mib * MIB)
-    if size < 1:
-        raise UsageError(f"--block-size-mb {mib} is less than one byte")
-    return size
-
-
-def cap_mbps(value: float | None) -> float | None:
-    """``--cap-mbps``; omitted or 0 is no cap."""
-    if value is None or value == 0:
-        return None
-    if value < 0:
-        raise UsageError("--cap-mbps must not be negative")
-    return value
-
-
-def filters_from_args(args: argparse.Namespace) -> Filters:
-    return Filters(
-        include_patterns=tuple(args.include_pattern),
-        exclude_patterns=tuple(args.exclude_pattern),
-        include_paths=tuple(args.include_path),
-        exclude_paths=tuple(args.exclude_path),
-        include_regex=tuple(args.include_regex),
-        exclude_regex=tuple(args.exclude_regex),
-        include_after=parse_iso8601(args.include_after, "--include-after") if args.include_after else None,
-        include_before=parse_iso8601(args.include_before, "--include-before")
-        if args.include_before
-        else None,
-    )
-
-
-def options_from_args(args: argparse.Namespace, *, environ: Mapping[str, str]) -> TransferOptions:
-    """The :class:`TransferOptions` the parsed flags describe (:class:`UsageError` if invalid)."""
-    overwrite = parse_choice(args.overwrite, [member.value for member in Overwrite], "--overwrite")
-    check_md5 = parse_choice(args.check_md5, [member.value for member in CheckMd5], "--check-md5")
-    filters = filters_from_args(args)
-    if filters.include_after and filters.include_before and filters.include_after > filters.include_before:
-        raise UsageError("--include-after is later than --include-before: no file can match")
-    return TransferOptions(
+def transfer_values(args: argparse.Namespace, *, environ: Mapping[str, str]) -> TransferValues:
+    """The transfer options the parsed flags spell, not yet checked."""
+    return TransferValues(
         recursive=args.recursive,
-        overwrite=Overwrite(overwrite),
+        overwrite=args.overwrite,
         put_md5=args.put_md5,
-        check_md5=CheckMd5(check_md5),
+        check_md5=args.check_md5,
         preserve_smb_info=args.preserve_smb_info,
         preserve_smb_permissions=args.preserve_permissions,
-        block_size=block_size_bytes(args.block_size_mb),
-        cap_mbps=cap_mbps(args.cap_mbps),
+        block_size_mb=args.block_size_mb,
+        cap_mbps=args.cap_mbps,
         concurrency=concurrency_from_env(dict(environ)),
         dry_run=args.dry_run,
         check_length=args.check_length,
@@ -331,8 +273,20 @@ def options_from_args(args: argparse.Namespace, *, environ: Mapping[str, str]) -
         follow_symlinks=args.follow_symlinks,
         shard_index=args.shard_index,
         shard_count=args.shard_count,
-        filters=filters,
-        metadata=parse_metadata(args.metadata) if args.metadata else {},
-        content_type=args.content_type or None,
-        guess_mime_type=not args.no_guess_mime_type and not args.content_type,
+        include_pattern=args.include_pattern,
+        exclude_pattern=args.exclude_pattern,
+        include_path=args.include_path,
+        exclude_path=args.exclude_path,
+        include_regex=args.include_regex,
+        exclude_regex=args.exclude_regex,
+        include_after=args.include_after,
+        include_before=args.include_before,
+        metadata=parse_metadata(args.metadata) if args.metadata else None,
+        content_type=args.content_type,
+        guess_mime_type=not args.no_guess_mime_type,
     )
+
+
+def options_from_args(args: argparse.Namespace, *, environ: Mapping[str, str]) -> TransferOptions:
+    """The :class:`TransferOptions` the parsed flags describe (:class:`UsageError` if invalid)."""
+    return build_transfer_options(transfer_values(args, environ=environ))

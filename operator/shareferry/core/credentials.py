@@ -1,14 +1,20 @@
 """Choose how to authenticate to a remote location, in a fixed, AzCopy-like order.
 
 1. A SAS in the URL.
-2. ``AZURE_STORAGE_CONNECTION_STRING``, when its ``AccountName`` (or its ``FileEndpoint`` /
+2. ``AZURE_STORAGE_SAS_TOKEN``: a SAS (the query of a SAS URL, a leading ``?`` tolerated) for a
+   location whose URL carries none. It is a secret: never printed.
+3. ``AZURE_STORAGE_CONNECTION_STRING``, when its ``AccountName`` (or its ``FileEndpoint`` /
    ``BlobEndpoint``) is the location's: its ``AccountKey``, else its ``SharedAccessSignature``.
-3. ``AZURE_STORAGE_ACCOUNT_NAME`` + ``AZURE_STORAGE_ACCOUNT_KEY``, then AzCopy's ``ACCOUNT_NAME`` +
+4. ``AZURE_STORAGE_ACCOUNT_NAME`` + ``AZURE_STORAGE_ACCOUNT_KEY``, then AzCopy's ``ACCOUNT_NAME`` +
    ``ACCOUNT_KEY``, when the name is the location's account.
-4. Microsoft Entra ID through ``azure.identity.aio.DefaultAzureCredential`` (https endpoints only:
+5. Microsoft Entra ID through ``azure.identity.aio.DefaultAzureCredential`` (https endpoints only:
    the Azure SDK refuses bearer tokens over http).
 
 Nothing is contacted while resolving: the Entra ID credential is created on its first use.
+
+The environment is one mapping for both sides of a transfer, or a :class:`SideEnvirons` giving
+each side its own (two accounts with two Secrets, as an operator worker has): the source is then
+opened with the source's variables only, and the destination with the destination's.
 
 Notes for backend authors:
 
@@ -32,8 +38,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from urllib.parse import parse_qsl, urlsplit
 
 from shareferry.core.errors import CredentialError
 from shareferry.core.locations import Location
@@ -46,11 +52,59 @@ if TYPE_CHECKING:
 CredentialKind = Literal["sas", "shared_key", "token", "anonymous"]
 
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
+SAS_TOKEN_ENV = "AZURE_STORAGE_SAS_TOKEN"  # noqa: S105 (a variable name, not a secret)
 ACCOUNT_KEY_ENVS = (
     ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY"),
     ("ACCOUNT_NAME", "ACCOUNT_KEY"),  # AzCopy's names
 )
 _ENDPOINT_SETTING = {"file": "FILEENDPOINT", "blob": "BLOBENDPOINT"}
+
+Side = Literal["source", "destination"]
+
+
+@dataclass(frozen=True, repr=False)
+class SideEnvirons:
+    """One environment per side of a transfer: ``source`` holds the variables the source's
+    credential is found in, ``destination`` the destination's (neither falls back to the other,
+    nor to ``os.environ``). ``settings`` is where the rest is read (``SHAREFERRY_JOB_DIR``,
+    ``SHAREFERRY_BUFFER_MB``); ``None`` is ``os.environ``. Its repr shows variable names only."""
+
+    source: Mapping[str, str]
+    destination: Mapping[str, str]
+    settings: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_prefixes(
+        cls, environ: Mapping[str, str], *, source_prefix: str, destination_prefix: str
+    ) -> SideEnvirons:
+        """Each side's variables are ``environ``'s with that side's prefix, the prefix removed
+        (``SHAREFERRY_SOURCE_AZURE_STORAGE_ACCOUNT_KEY`` -> ``AZURE_STORAGE_ACCOUNT_KEY``);
+        ``environ`` itself supplies the settings."""
+
+        def strip(prefix: str) -> dict[str, str]:
+            return {name[len(prefix) :]: value for name, value in environ.items() if name.startswith(prefix)}
+
+        return cls(source=strip(source_prefix), destination=strip(destination_prefix), settings=environ)
+
+    def side(self, side: Side) -> Mapping[str, str]:
+        return self.source if side == "source" else self.destination
+
+    def __repr__(self) -> str:
+        return f"SideEnvirons(source={sorted(self.source)!r}, destination={sorted(self.destination)!r})"
+
+
+#: What the job entry points take as ``environ``: one mapping for both sides, or one per side.
+Environ: TypeAlias = Mapping[str, str] | SideEnvirons
+
+
+def side_environ(environ: Environ | None, side: Side) -> Mapping[str, str] | None:
+    """The variables ``side``'s credential is looked up in (``None``: ``os.environ``)."""
+    return environ.side(side) if isinstance(environ, SideEnvirons) else environ
+
+
+def settings_environ(environ: Environ | None) -> Mapping[str, str] | None:
+    """The variables a job's settings are read from (``None``: ``os.environ``)."""
+    return environ.settings if isinstance(environ, SideEnvirons) else environ
 
 
 @dataclass(frozen=True, repr=False)
@@ -120,6 +174,9 @@ def resolve_credential(
     env = os.environ if environ is None else environ
     if location.sas:
         return Credential(kind="sas", sas=location.sas, account_name=location.account, origin="the URL")
+    sas = _sas_token(env)
+    if sas is not None:
+        return Credential(kind="sas", sas=sas, account_name=location.account, origin=SAS_TOKEN_ENV)
     found = _from_connection_string(location, env) or _from_account_key(location, env)
     if found is not None:
         return found
@@ -128,10 +185,29 @@ def resolve_credential(
             kind="token", account_name=location.account, token_credential=LazyDefaultAzureCredential()
         )
     raise CredentialError(
-        f"no credential for {location.describe()}: add a SAS to the URL, or set {CONNECTION_STRING_ENV} / "
+        f"no credential for {location.describe()}: add a SAS to the URL (or set {SAS_TOKEN_ENV}), "
+        f"or set {CONNECTION_STRING_ENV} / "
         "AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY, or sign in for Microsoft Entra ID "
         "(https endpoints only)"
     )
+
+
+def _sas_token(env: Mapping[str, str]) -> str | None:
+    """``AZURE_STORAGE_SAS_TOKEN`` without its leading ``?``; ``None`` when unset or blank.
+    :class:`CredentialError` (never showing the value) when it is not a SAS query."""
+    text = env.get(SAS_TOKEN_ENV, "").strip().removeprefix("?")
+    if not text:
+        return None
+    if "://" in text:
+        raise CredentialError(
+            f"{SAS_TOKEN_ENV} holds a URL: give only the SAS, the part after '?' (sv=...&sig=...)"
+        )
+    names = {name.lower() for name, _ in parse_qsl(text, keep_blank_values=True)}
+    if "sig" not in names:
+        raise CredentialError(
+            f"{SAS_TOKEN_ENV} is not a SAS token: it has no sig= (give the part of a SAS URL after '?')"
+        )
+    return text
 
 
 def parse_connection_string(text: str) -> dict[str, str]:

@@ -14,13 +14,13 @@ warning: it cannot be resumed).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from shareferry.core.accounting import Accounting, Subscriber
 from shareferry.core.backends.factory import open_destination, open_source
 from shareferry.core.backends.service import container_names
-from shareferry.core.credentials import resolve_credential
+from shareferry.core.credentials import Environ, resolve_credential, settings_environ, side_environ
 from shareferry.core.engine.context import EngineContext, Log, Prompt, buffer_bytes_from_env
 from shareferry.core.engine.deleter import Confirm
 from shareferry.core.engine.limits import ByteBudget
@@ -124,7 +124,7 @@ async def _run_job(
     *,
     job_id: str | None,
     accounting: Accounting,
-    environ: Mapping[str, str] | None,
+    environ: Environ | None,
     resume: bool,
     log: Log,
     work: Callable[[Location, Location, JobPlan, ByteBudget], Awaitable[None]],
@@ -135,11 +135,12 @@ async def _run_job(
     from_to, source_location, destination_location = resolve(
         request.source, request.destination, request.from_to
     )
-    budget = ByteBudget(buffer_bytes_from_env(environ))
+    settings = settings_environ(environ)
+    budget = ByteBudget(buffer_bytes_from_env(settings))
     command = "sync" if isinstance(request, SyncRequest) else "copy"
     run = JobRun.begin(
         _record(request, job_id, source_location, destination_location, from_to.value),
-        environ=environ,
+        environ=settings,
         resume=resume,
         keep=not request.options.dry_run,
         log=log,
@@ -178,7 +179,7 @@ async def run_copy(
     accounting: Accounting | None = None,
     prompt: Prompt | None = None,
     log: Log | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Environ | None = None,
     job_id: str | None = None,
     resume: bool = False,
 ) -> JobSummary:
@@ -186,7 +187,8 @@ async def run_copy(
     :class:`ShareFerryError` before anything is touched; failures after that are in the summary.
     ``environ`` (default ``os.environ``) supplies the credentials, ``SHAREFERRY_BUFFER_MB`` (the
     cap on chunk buffers held at once, see :mod:`shareferry.core.engine.context`) and
-    ``SHAREFERRY_JOB_DIR`` (where the job's plan is kept).
+    ``SHAREFERRY_JOB_DIR`` (where the job's plan is kept); a
+    :class:`~shareferry.core.credentials.SideEnvirons` gives each side its own credentials.
 
     ``accounting`` counts the job: pass one to read its counters while the job runs (a progress
     display); ``subscribers`` are added to its subscribers. Default: a new one for them.
@@ -240,7 +242,7 @@ async def run_sync(
     accounting: Accounting | None = None,
     confirm: Confirm | None = None,
     log: Log | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Environ | None = None,
     job_id: str | None = None,
     resume: bool = False,
 ) -> JobSummary:
@@ -270,7 +272,7 @@ def _quiet(_text: str) -> None:
 
 
 async def _pairs(
-    source: Location, destination: Location, environ: Mapping[str, str] | None, options: TransferOptions
+    source: Location, destination: Location, environ: Environ | None, options: TransferOptions
 ) -> AsyncIterator[tuple[Location, Location, bool]]:
     """The (source, destination, create the destination container) triples a job copies: one,
     or one per container of an account-level source."""
@@ -279,7 +281,7 @@ async def _pairs(
         return
     if not options.recursive:
         raise UsageError(f"{source.describe()} names a whole account: use --recursive")
-    credential = resolve_credential(source, environ=environ)
+    credential = resolve_credential(source, environ=side_environ(environ, "source"))
     async for name in container_names(source, credential):
         container_source = replace(source, container=name, path="", trailing_slash=False)
         if destination.kind != "local" and destination.container is None:
@@ -300,7 +302,7 @@ async def _copy_pair(
     budget: ByteBudget,
     prompt: Prompt | None,
     log: Log | None,
-    environ: Mapping[str, str] | None,
+    environ: Environ | None,
     plan: PlanScope,
 ) -> None:
     source = await open_source(source_location, environ=environ, options=options)

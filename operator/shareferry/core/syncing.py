@@ -17,11 +17,12 @@ Order of work, and why it is safe:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from shareferry.core.accounting import Accounting
 from shareferry.core.backends.factory import open_destination, open_source
+from shareferry.core.credentials import Environ
 from shareferry.core.engine.context import EngineContext, Log
 from shareferry.core.engine.deleter import Confirm, delete_absent
 from shareferry.core.engine.limits import ByteBudget
@@ -85,7 +86,7 @@ async def sync_pair(
     budget: ByteBudget,
     confirm: Confirm | None,
     log: Log,
-    environ: Mapping[str, str] | None,
+    environ: Environ | None,
 ) -> None:
     """Sync ``setup.source`` into ``setup.destination`` (see the module docstring)."""
     options = setup.options

@@ -9,12 +9,11 @@ refuses to write outside it), a remote one at its share or container.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from shareferry.core.backends.base import Backend
-from shareferry.core.credentials import Credential, resolve_credential
+from shareferry.core.credentials import Credential, Environ, resolve_credential, side_environ
 from shareferry.core.errors import UsageError
 from shareferry.core.locations import Location
 from shareferry.core.options import TransferOptions
@@ -70,21 +69,23 @@ def _split_local_source(text: str) -> tuple[Path, str]:
 
 
 async def open_source(
-    location: Location, *, environ: Mapping[str, str] | None, options: TransferOptions
+    location: Location, *, environ: Environ | None, options: TransferOptions
 ) -> OpenedLocation:
+    """The source backend; its credential comes from ``environ``'s source side."""
     if location.kind == "local":
         from shareferry.core.backends.local import LocalBackend
 
         assert location.local_path is not None
         root, path = _split_local_source(location.local_path)
         return OpenedLocation(LocalBackend(root, follow_symlinks=options.follow_symlinks), path)
-    credential = resolve_credential(location, environ=environ)
+    credential = resolve_credential(location, environ=side_environ(environ, "source"))
     return OpenedLocation(_remote(location, credential), location.path)
 
 
 async def open_destination(
-    location: Location, *, environ: Mapping[str, str] | None, options: TransferOptions
+    location: Location, *, environ: Environ | None, options: TransferOptions
 ) -> OpenedLocation:
+    """The destination backend; its credential comes from ``environ``'s destination side."""
     if location.kind == "local":
         from shareferry.core.backends.local import LocalBackend
 
@@ -97,6 +98,6 @@ async def open_destination(
         if not options.dry_run:
             target.parent.mkdir(parents=True, exist_ok=True)
         return OpenedLocation(LocalBackend(target.parent), target.name)
-    credential = resolve_credential(location, environ=environ)
+    credential = resolve_credential(location, environ=side_environ(environ, "destination"))
     hint = location.trailing_slash or location.path == ""
     return OpenedLocation(_remote(location, credential), location.path.rstrip("/"), is_dir_hint=hint)

@@ -1,0 +1,203 @@
+"""Transfer options as a person spelled them (CLI flags or a CopyJob's ``options``), checked and
+turned into :class:`~shareferry.core.options.TransferOptions` and
+:class:`~shareferry.core.options.SyncOptions`.
+
+The ``shareferry`` commands and the CopyJob spec model both build their options here, so both
+accept the same values and refuse the same mistakes. Messages name the CLI flags
+(``--include-after``); a caller that speaks another vocabulary (a spec's ``options.includeAfter``)
+rewrites those names. Every problem is a one-line :class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from shareferry.core.errors import UsageError
+from shareferry.core.filters import parse_iso8601
+from shareferry.core.options import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_CONCURRENCY,
+    MIB,
+    CheckMd5,
+    DeleteDestination,
+    Filters,
+    Overwrite,
+    SyncOptions,
+    TransferOptions,
+)
+
+METADATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class TransferValues:
+    """The values of the transfer options before checking: choices as text (any letter case),
+    sizes as the numbers a person gives (0 or ``None`` for the default), filters as lists of
+    ``;``-separated entries, dates as ISO 8601 text."""
+
+    recursive: bool = False
+    overwrite: str = Overwrite.TRUE.value
+    put_md5: bool = False
+    check_md5: str = CheckMd5.FAIL_IF_DIFFERENT.value
+    preserve_smb_info: bool = False
+    preserve_smb_permissions: bool = False
+    block_size_mb: float | None = None
+    cap_mbps: float | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    dry_run: bool = False
+    check_length: bool = True
+    decompress: bool = False
+    follow_symlinks: bool = False
+    shard_index: int = 0
+    shard_count: int = 1
+    include_pattern: Sequence[str] = ()
+    exclude_pattern: Sequence[str] = ()
+    include_path: Sequence[str] = ()
+    exclude_path: Sequence[str] = ()
+    include_regex: Sequence[str] = ()
+    exclude_regex: Sequence[str] = ()
+    include_after: str | None = None
+    include_before: str | None = None
+    metadata: Mapping[str, str] | None = None
+    content_type: str | None = None
+    guess_mime_type: bool = True
+
+
+@dataclass(frozen=True)
+class SyncValues:
+    """The values of what ``sync`` adds, before checking (choices as text, any letter case)."""
+
+    delete_destination: str = DeleteDestination.FALSE.value
+    compare_hash: str = "None"
+    mirror_mode: bool = False
+    max_delete_percent: float | None = None
+
+
+def parse_choice(text: str, choices: Sequence[str], flag: str) -> str:
+    """The member of ``choices`` equal to ``text`` ignoring letter case."""
+    for choice in choices:
+        if choice.lower() == text.strip().lower():
+            return choice
+    raise UsageError(f"{flag} must be one of {', '.join(choices)}, not {text!r}")
+
+
+def parse_metadata(text: str) -> dict[str, str]:
+    """``k=v;k2=v2`` as a dict. Keys must be valid identifiers (Azure's rule for metadata names);
+    values may be empty and may contain ``=``."""
+    metadata: dict[str, str] = {}
+    for entry in text.split(";"):
+        if not entry.strip():
+            continue
+        key, sep, value = entry.partition("=")
+        key = key.strip()
+        if not sep or not METADATA_NAME.fullmatch(key):
+            raise UsageError(
+                f"--metadata entry {entry!r} is not NAME=VALUE with NAME a letter or '_' followed by "
+                "letters, digits or '_'"
+            )
+        _check_new_name(key, metadata)
+        metadata[key] = value
+    return metadata
+
+
+def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """``metadata`` given as a mapping, its names checked as :func:`parse_metadata` checks them."""
+    checked: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not METADATA_NAME.fullmatch(key):
+            raise UsageError(
+                f"--metadata name {key!r} must be a letter or '_' followed by letters, digits or '_'"
+            )
+        _check_new_name(key, checked)
+        checked[key] = value
+    return checked
+
+
+def _check_new_name(key: str, seen: Iterable[str]) -> None:
+    if key.lower() in (existing.lower() for existing in seen):
+        raise UsageError(f"--metadata names {key!r} twice (names are case-insensitive)")
+
+
+def block_size_bytes(mib: float | None) -> int:
+    """``--block-size-mb`` in bytes; omitted or 0 is the default."""
+    if mib is None or mib == 0:
+        return DEFAULT_BLOCK_SIZE
+    if mib < 0:
+        raise UsageError("--block-size-mb must not be negative")
+    size = round(mib * MIB)
+    if size < 1:
+        raise UsageError(f"--block-size-mb {mib} is less than one byte")
+    return size
+
+
+def cap_mbps(value: float | None) -> float | None:
+    """``--cap-mbps``; omitted or 0 is no cap."""
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        raise UsageError("--cap-mbps must not be negative")
+    return value
+
+
+def build_filters(values: TransferValues) -> Filters:
+    """The filters ``values`` give, dates parsed (an include-after later than include-before is
+    refused: nothing could match). Entries and regexes are checked by
+    :meth:`shareferry.core.filters.ObjectFilter.build`."""
+    after = parse_iso8601(values.include_after, "--include-after") if values.include_after else None
+    before = parse_iso8601(values.include_before, "--include-before") if values.include_before else None
+    if after and before and after > before:
+        raise UsageError("--include-after is later than --include-before: no file can match")
+    return Filters(
+        include_patterns=tuple(values.include_pattern),
+        exclude_patterns=tuple(values.exclude_pattern),
+        include_paths=tuple(values.include_path),
+        exclude_paths=tuple(values.exclude_path),
+        include_regex=tuple(values.include_regex),
+        exclude_regex=tuple(values.exclude_regex),
+        include_after=after,
+        include_before=before,
+    )
+
+
+def build_transfer_options(values: TransferValues) -> TransferOptions:
+    """The :class:`TransferOptions` ``values`` describe (:class:`UsageError` if invalid)."""
+    overwrite = parse_choice(values.overwrite, [member.value for member in Overwrite], "--overwrite")
+    check_md5 = parse_choice(values.check_md5, [member.value for member in CheckMd5], "--check-md5")
+    filters = build_filters(values)
+    return TransferOptions(
+        recursive=values.recursive,
+        overwrite=Overwrite(overwrite),
+        put_md5=values.put_md5,
+        check_md5=CheckMd5(check_md5),
+        preserve_smb_info=values.preserve_smb_info,
+        preserve_smb_permissions=values.preserve_smb_permissions,
+        block_size=block_size_bytes(values.block_size_mb),
+        cap_mbps=cap_mbps(values.cap_mbps),
+        concurrency=values.concurrency,
+        dry_run=values.dry_run,
+        check_length=values.check_length,
+        decompress=values.decompress,
+        follow_symlinks=values.follow_symlinks,
+        shard_index=values.shard_index,
+        shard_count=values.shard_count,
+        filters=filters,
+        metadata=check_metadata(values.metadata or {}),
+        content_type=values.content_type or None,
+        guess_mime_type=values.guess_mime_type and not values.content_type,
+    )
+
+
+def build_sync_options(values: SyncValues) -> SyncOptions:
+    """The :class:`SyncOptions` ``values`` describe (:class:`UsageError` if invalid)."""
+    delete = parse_choice(
+        values.delete_destination, [member.value for member in DeleteDestination], "--delete-destination"
+    )
+    compare = parse_choice(values.compare_hash, ["None", "MD5"], "--compare-hash")
+    return SyncOptions(
+        delete_destination=DeleteDestination(delete),
+        compare_hash=compare == "MD5",
+        mirror_mode=values.mirror_mode,
+        max_delete_percent=values.max_delete_percent,
+    )
