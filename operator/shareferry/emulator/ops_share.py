@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 
 from aiohttp import web
 
@@ -16,6 +17,21 @@ from shareferry.emulator.wire import now_ticks, ticks_to_rfc1123, xml_text
 _TIERS = {"transactionoptimized": "TransactionOptimized", "hot": "Hot", "cool": "Cool", "premium": "Premium"}
 
 
+class _RefusedHeader(StorageError):
+    """400 ``InvalidHeaderValue`` naming the header and its value in ``HeaderName`` and
+    ``HeaderValue`` elements, as Azure's error document does (the SDK reads them into
+    ``additional_info``, so a client can tell a refused quota from a refused tier)."""
+
+    def __init__(self, name: str, value: str, message: str) -> None:
+        super().__init__(400, "InvalidHeaderValue", message)
+        self.header_name = name
+        self.header_value = value
+
+    def body(self) -> bytes:
+        detail = f"<HeaderName>{escape(self.header_name)}</HeaderName><HeaderValue>{escape(self.header_value)}</HeaderValue>"
+        return super().body().replace(b"</Error>", detail.encode() + b"</Error>")
+
+
 def _share_headers(share: Share) -> dict[str, str]:
     return {"ETag": share.etag, "Last-Modified": ticks_to_rfc1123(share.last_modified)}
 
@@ -23,7 +39,7 @@ def _share_headers(share: Share) -> dict[str, str]:
 def _quota(ctx: Ctx) -> int | None:
     quota = ctx.int_header("x-ms-share-quota", minimum=1)
     if quota is not None and quota > 102400:
-        raise StorageError(400, "InvalidHeaderValue", "x-ms-share-quota must be 1 to 102400 GiB.")
+        raise _RefusedHeader("x-ms-share-quota", str(quota), "x-ms-share-quota must be 1 to 102400 GiB.")
     return quota
 
 
@@ -33,7 +49,7 @@ def _tier(ctx: Ctx) -> str | None:
         return None
     tier = _TIERS.get(value.lower())
     if tier is None:
-        raise StorageError(400, "InvalidHeaderValue", f"Unknown access tier {value!r}.")
+        raise _RefusedHeader("x-ms-access-tier", value, f"Unknown access tier {value!r}.")
     return tier
 
 
@@ -94,7 +110,9 @@ async def set_share_properties(ctx: Ctx) -> web.StreamResponse:
     quota = _quota(ctx)
     if quota is not None:
         if quota * 1024**3 < share.usage_bytes():
-            raise StorageError(400, "InvalidHeaderValue", "The quota is smaller than the share's usage.")
+            raise _RefusedHeader(
+                "x-ms-share-quota", str(quota), "The quota is smaller than the share's usage."
+            )
         share.quota_gib = quota
     tier = _tier(ctx)
     if tier is not None and tier != share.access_tier:

@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from azure.core.credentials import AzureSasCredential
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -40,13 +39,9 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.storage.fileshare import ContentSettings, FileSasPermissions, generate_file_sas
-from azure.storage.fileshare.aio import (
-    ShareClient,
-    ShareDirectoryClient,
-    ShareFileClient,
-    ShareServiceClient,
-)
+from azure.storage.fileshare.aio import ShareClient, ShareDirectoryClient, ShareFileClient
 
+from shareferry.core.backends.azfiles_client import share_service_client
 from shareferry.core.backends.azfiles_wire import stored_from_get, wire_for
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
@@ -137,15 +132,14 @@ class AzureFilesBackend:
             "allow_source_trailing_dot": True,
         }
         self._account_name = account_name or account_from_endpoint(self.endpoint)
-        credential: Any = None
-        if sas is not None:
-            credential = AzureSasCredential(sas)
-        elif account_key is not None:
-            credential = {"account_name": self._account_name, "account_key": account_key}
-        elif token_credential is not None:
-            credential = token_credential
-            options["token_intent"] = "backup"  # noqa: S105 - the Files OAuth intent, not a secret
-        self._service = ShareServiceClient(account_url=self.endpoint, credential=credential, **options)
+        self._service = share_service_client(
+            self.endpoint,
+            sas=sas,
+            account_name=self._account_name,
+            account_key=account_key,
+            token_credential=token_credential,
+            **options,
+        )
         self._share: ShareClient = self._service.get_share_client(share, snapshot=snapshot)
         # SAS and shared key: the hot per-file requests skip the SDK's pipeline (see azfiles_wire).
         self._wire = wire_for(

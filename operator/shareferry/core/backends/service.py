@@ -11,8 +11,8 @@ from typing import Any
 
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.storage.blob.aio import BlobServiceClient
-from azure.storage.fileshare.aio import ShareServiceClient
 
+from shareferry.core.backends.azfiles_client import share_service_client_for
 from shareferry.core.credentials import Credential
 from shareferry.core.errors import CredentialError, TransferError
 from shareferry.core.locations import Location
@@ -22,14 +22,13 @@ from shareferry.core.redact import redact
 async def container_names(location: Location, credential: Credential) -> AsyncIterator[str]:
     """Names of the account's shares (not snapshots) or containers, in the service's order."""
     assert location.endpoint is not None
-    sdk_credential: Any = credential.sdk_credential()
     try:
         if location.kind == "file":
-            extra: dict[str, Any] = {"token_intent": "backup"} if credential.kind == "token" else {}
-            async with ShareServiceClient(location.endpoint, credential=sdk_credential, **extra) as files:
+            async with share_service_client_for(location.endpoint, credential) as files:
                 async for share in files.list_shares():
                     yield share.name
         else:
+            sdk_credential: Any = credential.sdk_credential()
             async with BlobServiceClient(location.endpoint, credential=sdk_credential) as blobs:
                 async for container in blobs.list_containers():
                     yield container.name
