@@ -1,0 +1,1 @@
+"""The CRD spec model: typed CopyJob / FileShare / SyncSchedule specs, names, conditions, status."""
