@@ -18,7 +18,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## demo: start the Files emulator, upload a sample tree with the Azure SDK, list it with MD5s
+## demo: start the Files emulator, run the example CopyJobs with `shareferry run` (folder → share, share → share sync), verify MD5s
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 

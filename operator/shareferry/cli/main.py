@@ -7,7 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from shareferry import __version__
-from shareferry.cli import copy_cmd, emulator_cmd, jobs_cmd, make_cmd, resume_cmd, sync_cmd
+from shareferry.cli import (
+    copy_cmd,
+    emulator_cmd,
+    jobs_cmd,
+    make_cmd,
+    resume_cmd,
+    run_cmd,
+    sync_cmd,
+    worker_cmd,
+)
 from shareferry.cli.transfer_flags import CommandParser
 
 
@@ -22,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync_cmd.register(commands)
     make_cmd.register(commands)
     resume_cmd.register(jobs_cmd.register(commands))
+    run_cmd.register(commands)
+    worker_cmd.register(commands)
     emulator_cmd.register(commands)
     return parser
 

@@ -1,0 +1,260 @@
+"""``shareferry worker`` as a worker pod runs it: a child process given only the environment the
+operator sets (the CopyJob's name, the shard, each side's credentials as the operator injects
+them from the Secret), against a Kubernetes API server (KMock, over HTTP) and the Files emulator.
+Checked: the CopyJob's ``status.shardReports``, the MD5 results ConfigMap owned by the CopyJob,
+the bytes in the share, the exit status, and that no credential reaches the log."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.fileshare import ShareClient
+
+from shareferry.emulator import RunningEmulator
+from shareferry.kube import CONFIGMAPS, COPYJOBS, SECRETS, NotFound
+from shareferry.worker.md5_results import read_results
+from shareferry.worker.sinks import ApiStatusSink
+from tests.support.emulator_admin import add_fault
+from tests.support.kube_cluster import KubeCluster
+from tests.support.trees import md5, read_share, write_local
+
+NAMESPACE = "default"
+TREE = {f"batch/part-{index}.csv": os.urandom(2000 + index) for index in range(12)} | {"README": b"read me\n"}
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[KubeCluster]:
+    async with KubeCluster.start() as running:
+        yield running
+
+
+async def seed(cluster: KubeCluster, emulator: RunningEmulator, *, parallelism: int = 1) -> dict[str, Any]:
+    account = emulator.account()
+    await cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "emulator-credentials", "namespace": NAMESPACE},
+            "stringData": {
+                "AZURE_STORAGE_ACCOUNT_NAME": account.name,
+                "AZURE_STORAGE_ACCOUNT_KEY": account.key,
+            },
+        }
+    )
+    await cluster.apply(
+        {
+            "apiVersion": "shareferry.dev/v1alpha1",
+            "kind": "FileShare",
+            "metadata": {"name": "landing", "namespace": NAMESPACE},
+            "spec": {
+                "account": {"endpoint": emulator.account_url()},
+                "credentials": {"secretName": "emulator-credentials"},
+                "shareName": "share1",
+            },
+        }
+    )
+    return await cluster.apply(
+        {
+            "apiVersion": "shareferry.dev/v1alpha1",
+            "kind": "CopyJob",
+            "metadata": {"name": "ingest", "namespace": NAMESPACE},
+            "spec": {
+                "source": {"pvc": {"claimName": "exports", "readOnly": True}},
+                "destination": {"fileShare": {"name": "landing", "path": "in"}},
+                "options": {"putMd5": True},
+                "parallelism": parallelism,
+            },
+        }
+    )
+
+
+async def injected_credentials(cluster: KubeCluster, prefix: str) -> dict[str, str]:
+    """What the operator's secretKeyRef variables hold: each key of the Secret under the prefix."""
+    async with cluster.client() as kube:
+        secret = await kube.get(SECRETS, NAMESPACE, "emulator-credentials")
+    return {
+        prefix + key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()
+    }
+
+
+def pod_environment(cluster: KubeCluster, volumes: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AZURE_", "SHAREFERRY_")) or key == "SHAREFERRY_JOB_DIR"
+    }
+    env.update(cluster.environ())
+    env.update(
+        {
+            "NO_PROXY": "127.0.0.1,localhost",
+            "SHAREFERRY_COPYJOB_NAMESPACE": NAMESPACE,
+            "SHAREFERRY_COPYJOB_NAME": "ingest",
+            "SHAREFERRY_VOLUME_ROOT": str(volumes),
+            "SHAREFERRY_STATUS_INTERVAL": "0",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+async def worker(env: Mapping[str, str]) -> tuple[int, str, str]:
+    """Run ``shareferry worker`` without blocking this event loop (the API server runs in it)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shareferry", "worker",
+        env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_a_worker_copies_and_writes_its_report_and_md5_configmap(
+    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+) -> None:
+    copyjob = await seed(cluster, emulator)
+    write_local(tmp_path / "volumes" / "source", TREE)
+    credentials = await injected_credentials(cluster, "SHAREFERRY_DESTINATION_")
+    code, out, err = await worker(pod_environment(cluster, tmp_path / "volumes", **credentials))
+    assert code == 0, err
+
+    assert read_share(share, "in").files == {f"in/{path}": data for path, data in TREE.items()}
+    stored = cluster.get(COPYJOBS, NAMESPACE, "ingest")
+    assert stored is not None
+    report = stored["status"]["shardReports"]["0"]
+    assert (report["state"], report["jobStatus"]) == ("Succeeded", "Completed")
+    assert report["filesDone"] == report["filesTotal"] == len(TREE)
+    assert report["bytesTransferred"] == sum(map(len, TREE.values()))
+    assert report["md5"]["configMap"] == "ingest-md5-0" and report["md5"]["verified"] == len(TREE)
+    assert "error" not in report and "etaSeconds" not in report  # nulls are not stored
+    states = [
+        version["status"]["shardReports"]["0"]["state"]
+        for version in cluster.history(COPYJOBS, NAMESPACE, "ingest")
+        if version and "shardReports" in (version.get("status") or {})
+    ]
+    assert states[0] == "Running" and states[-1] == "Succeeded"
+
+    configmap = cluster.get(CONFIGMAPS, NAMESPACE, "ingest-md5-0")
+    assert configmap is not None
+    (owner,) = configmap["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("CopyJob", "ingest", copyjob["metadata"]["uid"])
+    assert configmap["metadata"]["labels"]["shareferry.dev/copyjob"] == "ingest"
+    lines = {line["path"]: line["md5"] for line in read_results(configmap)}
+    assert lines == {f"in/{path}": md5(data).hex() for path, data in TREE.items()}
+
+    assert emulator.account().key not in out + err
+    assert "Succeeded 100.0 %" in err  # its log: a line per report
+
+
+async def test_two_shards_report_side_by_side(
+    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+) -> None:
+    await seed(cluster, emulator, parallelism=2)
+    write_local(tmp_path / "volumes" / "source", TREE)
+    credentials = await injected_credentials(cluster, "SHAREFERRY_DESTINATION_")
+    results = await asyncio.gather(
+        *(
+            worker(
+                pod_environment(
+                    cluster,
+                    tmp_path / "volumes",
+                    JOB_COMPLETION_INDEX=str(index),
+                    SHAREFERRY_SHARD_COUNT="2",
+                    **credentials,
+                )
+            )
+            for index in range(2)
+        )
+    )
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    reports = cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]
+    assert set(reports) == {"0", "1"}
+    assert sum(report["filesDone"] for report in reports.values()) == len(TREE)
+    assert all(report["state"] == "Succeeded" for report in reports.values())
+    assert cluster.get(CONFIGMAPS, NAMESPACE, "ingest-md5-1") is not None
+    assert read_share(share, "in").files == {f"in/{path}": data for path, data in TREE.items()}
+
+
+async def test_a_worker_without_its_copyjob_or_credentials_says_why(
+    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+) -> None:
+    code, _, err = await worker(pod_environment(cluster, tmp_path, SHAREFERRY_COPYJOB_NAME="nothing"))
+    assert code == 2
+    assert err.strip().splitlines() == ["shareferry worker: CopyJob default/nothing not found"]
+
+    await seed(cluster, emulator)
+    write_local(tmp_path / "source", TREE)
+    code, _, err = await worker(pod_environment(cluster, tmp_path))  # no credentials injected
+    assert code == 3
+    report = cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]["0"]
+    assert (report["state"], report["reason"]) == ("Failed", "AuthenticationFailed")
+    assert "no credential" in report["error"] and "shareferry worker: " in err
+
+    env = pod_environment(cluster, tmp_path)
+    del env["SHAREFERRY_COPYJOB_NAME"]
+    code, _, err = await worker(env)
+    assert code == 2 and "SHAREFERRY_COPYJOB_NAME" in err
+
+
+async def test_the_status_sink_replaces_a_configmap_and_survives_a_deleted_copyjob(
+    cluster: KubeCluster, emulator: RunningEmulator
+) -> None:
+    await seed(cluster, emulator)
+    logged: list[str] = []
+    async with cluster.client() as kube:
+        sink = ApiStatusSink(kube, namespace=NAMESPACE, name="ingest", shard_index=3, log=logged.append)
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ingest-md5-3"},
+            "data": {"files": "1"},
+        }
+        assert await sink.store_results(body) == "ingest-md5-3"
+        assert await sink.store_results({**body, "data": {"files": "2"}}) == "ingest-md5-3"  # a retried pod
+        assert cluster.get(CONFIGMAPS, NAMESPACE, "ingest-md5-3")["data"] == {"files": "2"}
+        await sink.send({"state": "Running", "filesDone": 1}, final=False)
+        await sink.send({"state": "Succeeded", "filesDone": 2, "error": None}, final=True)
+        assert cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]["3"] == {
+            "state": "Succeeded",
+            "filesDone": 2,
+        }
+        await cluster.delete(COPYJOBS, NAMESPACE, "ingest")
+        await sink.send({"state": "Succeeded"}, final=True)  # logged, never raised
+        with pytest.raises(NotFound):
+            await kube.get(COPYJOBS, NAMESPACE, "ingest")
+    assert logged == ["status not written: CopyJob default/ingest no longer exists"]
+
+
+async def test_a_stopped_worker_reports_that_it_was_cancelled(
+    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+) -> None:
+    await seed(cluster, emulator)
+    write_local(tmp_path / "volumes" / "source", TREE)
+    add_fault(emulator, "latency:PutRange:latency_ms=2000")  # slow enough to be stopped mid-way
+    credentials = await injected_credentials(cluster, "SHAREFERRY_DESTINATION_")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shareferry", "worker",
+        env=pod_environment(cluster, tmp_path / "volumes", **credentials), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+    def running() -> bool:
+        stored = cluster.get(COPYJOBS, NAMESPACE, "ingest") or {}
+        report = (stored.get("status") or {}).get("shardReports", {}).get("0") or {}
+        return report.get("state") == "Running" and report.get("filesTotal", 0) > 0
+
+    await cluster.wait_for(running, timeout=30, what="a running report")
+    process.send_signal(signal.SIGTERM)  # what the kubelet does to a pod being deleted
+    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 143, err.decode()
+    report = cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]["0"]
+    assert (report["state"], report["jobStatus"], report["reason"]) == ("Failed", "Cancelled", "Cancelled")
+    assert report["filesDone"] < len(TREE)
