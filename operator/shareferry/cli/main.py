@@ -12,6 +12,7 @@ from shareferry.cli import (
     emulator_cmd,
     jobs_cmd,
     make_cmd,
+    operator_cmd,
     resume_cmd,
     run_cmd,
     sync_cmd,
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume_cmd.register(jobs_cmd.register(commands))
     run_cmd.register(commands)
     worker_cmd.register(commands)
+    operator_cmd.register(commands)
     emulator_cmd.register(commands)
     return parser
 

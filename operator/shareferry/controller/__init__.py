@@ -1,0 +1,1 @@
+"""The operator: kopf handlers (thin) over pure builders of Kubernetes objects and status."""
