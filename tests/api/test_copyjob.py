@@ -314,3 +314,12 @@ def test_sync_needs_a_share_or_container_in_a_url() -> None:
 def test_sync_takes_no_wildcards() -> None:
     error = refusal(base(mode="sync", source={"pvc": {"claimName": "d", "path": "exports/*"}}))
     assert error.message.startswith("spec.source: mode: sync takes no wildcards")
+
+
+def test_a_state_volume_names_its_claim() -> None:
+    assert parse_copyjob(base(stateVolume={"claimName": "plans"})).state_claim == "plans"
+    assert parse_copyjob(base()).state_claim is None
+    error = refusal(base(stateVolume={"claimName": "plans", "size": "1Gi"}))
+    assert "spec.stateVolume" in error.message and "size" in error.message
+    error = refusal(base(stateVolume={}))
+    assert "spec.stateVolume.claimName" in error.message

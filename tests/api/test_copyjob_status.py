@@ -265,3 +265,18 @@ def test_garbage_in_a_report_counts_as_nothing() -> None:
     status = aggregate_status({"0": odd}, parallelism=1)
     assert status["shards"][0]["state"] == "Running"
     assert status["progress"]["bytesText"] == "0 B / 0 B" and status["failedFiles"] == []
+
+
+def test_bytes_transferred_counts_only_what_was_sent() -> None:
+    # bytesDone counts skipped and failed files too (so progress reaches 100 %); the counter a
+    # person reads as "bytes transferred" must not.
+    reports = {
+        "0": report(
+            "Succeeded", filesDone=3, filesSkipped=1, bytesTotal=1000, bytesDone=1000, bytesTransferred=700
+        ),
+        "1": report("Succeeded", filesDone=2, bytesTotal=500, bytesDone=500),  # an older worker: no field
+    }
+    summary = aggregate_status(reports, parallelism=2)
+    assert summary["counters"]["bytesTransferred"] == 700 + 500
+    assert summary["progress"]["bytesDone"] == 1500
+    assert summary["progress"]["percentText"] == "100%"

@@ -173,3 +173,23 @@ def test_settings_from_environment_and_their_errors() -> None:
         OperatorSettings.from_environment({"SHAREFERRY_WORKER_IMAGE_PULL_POLICY": "Sometimes"})
     with pytest.raises(SettingsError, match="SHAREFERRY_STATUS_INTERVAL must be a positive number"):
         OperatorSettings.from_environment({"SHAREFERRY_STATUS_INTERVAL": "-1"})
+
+
+def test_a_state_volume_keeps_job_plans_across_pod_retries() -> None:
+    body = example("copyjob-share-sync.yaml")
+    body["spec"]["stateVolume"] = {"claimName": "shareferry-plans"}
+    job = build_worker_job(body, settings=SETTINGS, spec_hash="h", fileshare_secrets={"reports": "s"})
+    volumes = {volume["name"]: volume for volume in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["jobs"] == {"name": "jobs", "persistentVolumeClaim": {"claimName": "shareferry-plans"}}
+    mounts = {mount["name"]: mount["mountPath"] for mount in container(job)["volumeMounts"]}
+    assert mounts["jobs"] == env_map(job)["SHAREFERRY_JOB_DIR"]["value"]
+    assert "emptyDir" in {name: volume for name, volume in volumes.items()}["tmp"]
+
+
+def test_a_bad_spec_fails_the_job_without_retries() -> None:
+    job = build_worker_job(example("copyjob-upload.yaml"), settings=SETTINGS, spec_hash="h")
+    [rule] = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule == {
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "worker", "operator": "In", "values": [2]},
+    }

@@ -53,6 +53,7 @@ _SPEC_FIELDS = (
     "backoffLimit",
     "activeDeadlineSeconds",
     "ttlSecondsAfterFinished",
+    "stateVolume",
 )
 _ENDPOINT_FIELDS = ("fileShare", "url", "credentials", "workloadIdentity", "kind", "pvc")
 _SOURCE_URL = re.compile(r"https?://[^?#]+(\?sharesnapshot=[^&#]+)?")
@@ -116,6 +117,9 @@ class CopyJobSpec:
     backoff_limit: int = DEFAULT_BACKOFF_LIMIT
     active_deadline_seconds: int | None = None
     ttl_seconds_after_finished: int | None = None
+    state_claim: str | None = None
+    """A PVC for the workers' job plans (``stateVolume.claimName``): a retried pod resumes its
+    shard's plan instead of starting over."""
 
     @property
     def from_to(self) -> str:
@@ -168,6 +172,7 @@ def parse_copyjob(spec: Mapping[str, Any], *, path: str = "spec") -> CopyJobSpec
         backoff_limit=_backoff_limit(spec, path),
         active_deadline_seconds=fields.integer(spec, "activeDeadlineSeconds", path, minimum=1),
         ttl_seconds_after_finished=fields.integer(spec, "ttlSecondsAfterFinished", path, minimum=0),
+        state_claim=_state_claim(spec, path),
     )
     if mode == "sync":
         _check_sync_endpoints(parsed, path)
@@ -324,3 +329,13 @@ def _check_sync_endpoints(spec: CopyJobSpec, path: str) -> None:
                 f"{where}: mode: sync takes no wildcards: name the directory and choose files with "
                 f"{path}.options.includePattern / excludePattern",
             )
+
+
+def _state_claim(spec: Mapping[str, Any], path: str) -> str | None:
+    """``stateVolume.claimName``, or None when the plans may live and die with each pod."""
+    volume = fields.mapping(spec, "stateVolume", path)
+    if volume is None:
+        return None
+    at = f"{path}.stateVolume"
+    fields.reject_unknown(volume, ("claimName",), at)
+    return fields.required_string(volume, "claimName", at, max_length=253)

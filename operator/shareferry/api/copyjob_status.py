@@ -95,7 +95,14 @@ def aggregate_status(
             "filesTransferred": _sum(present, "filesDone"),
             "filesFailed": _sum(present, "filesFailed"),
             "filesSkipped": _sum(present, "filesSkipped"),
-            "bytesTransferred": bytes_done,
+            # Only what was sent: bytesDone also counts skipped and failed files' bytes, so that
+            # progress reaches 100 %. Reports without the field (older workers) fall back to it.
+            "bytesTransferred": int(
+                sum(
+                    _number(report, "bytesTransferred" if "bytesTransferred" in report else "bytesDone")
+                    for report in present
+                )
+            ),
             "filesDeleted": _sum(present, "deleted"),
         },
         "shards": [_shard_entry(index, report, percents[index]) for index, report in enumerate(reports)],

@@ -203,7 +203,9 @@ def build_registry(
             return  # only the end of a run can change what the schedule does next
         for owner in body.get("metadata", {}).get("ownerReferences") or []:
             if owner.get("kind") == names.SYNCSCHEDULE_KIND:
-                await _tick({"metadata": {"namespace": body["metadata"]["namespace"], "name": owner["name"]}}, memo)
+                await _tick(
+                    {"metadata": {"namespace": body["metadata"]["namespace"], "name": owner["name"]}}, memo
+                )
 
     @kopf.on.delete(*SYNCSCHEDULE, registry=registry)
     async def schedule_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

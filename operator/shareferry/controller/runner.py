@@ -43,8 +43,14 @@ async def run_operator(
         metrics=metrics or OperatorMetrics(),
         clock=clock,
     )
+    settings_for_kopf = kopf.OperatorSettings()
+    # Exact namespace names (all the Helm chart passes) or the whole cluster need no namespace
+    # listing and no watch on CRDs, which the chart's least-privilege RBAC does not grant; only
+    # glob patterns make kopf scan for matching namespaces.
+    settings_for_kopf.scanning.disabled = not any(_is_pattern(namespace) for namespace in namespaces)
     try:
         await kopf.operator(
+            settings=settings_for_kopf,
             registry=build_registry(),
             clusterwide=not namespaces,
             namespaces=list(namespaces),
@@ -56,3 +62,7 @@ async def run_operator(
         )
     finally:
         await context.kube.close()
+
+
+def _is_pattern(namespace: str) -> bool:
+    return any(char in namespace for char in "*?[!")

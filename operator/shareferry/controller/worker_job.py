@@ -10,8 +10,8 @@ One Job per CopyJob, named by :func:`shareferry.api.names.worker_job_name`, owne
 * an Indexed Job when ``parallelism > 1``: pod *i* takes shard ``JOB_COMPLETION_INDEX`` of N;
 * ``restartPolicy: Never`` (the Job's ``backoffLimit`` retries a failed pod), a restricted
   security context (non-root, read-only root filesystem, no privilege escalation, all
-  capabilities dropped, seccomp RuntimeDefault), writable ``emptyDir`` volumes for ``/tmp`` and
-  the job plans;
+  capabilities dropped, seccomp RuntimeDefault), a writable ``emptyDir`` for ``/tmp`` and one
+  for the job plans, or the CopyJob's ``stateVolume`` claim so a retried pod resumes its shard;
 * PVC endpoints mounted at ``<volume root>/source`` and ``<volume root>/destination``;
 * the pod label ``azure.workload.identity/use: "true"`` when a side asks for workload identity.
 """
@@ -121,9 +121,15 @@ def build_worker_job(
     for side in SIDES:
         env.extend(credential_env(side, secret_for(spec[side], secrets)))
 
+    state = spec.get("stateVolume") or {}
+    plans: dict[str, Any] = (
+        {"persistentVolumeClaim": {"claimName": state["claimName"]}}
+        if state.get("claimName")
+        else {"emptyDir": {}}
+    )
     volumes: list[dict[str, Any]] = [
         {"name": "tmp", "emptyDir": {}},
-        {"name": "jobs", "emptyDir": {}},
+        {"name": "jobs", **plans},
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108  (the pod's own emptyDir)
