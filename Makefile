@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck layers unit bench clean
+.PHONY: demo test lint typecheck layers unit bench clean chart-crds e2e
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/emulator_ingest.py
 	$(PY) bench/sync_scale.py --sizes 10000,100000
 	$(PY) bench/sync_vs_azcopy.py --quick
+
+## chart-crds: copy crds/*.yaml into the Helm chart's crds/ (tests/chart checks they are identical)
+chart-crds:
+	rm -f charts/shareferry/crds/*.yaml
+	cp crds/*.yaml charts/shareferry/crds/
+
+## e2e: build the image, install the chart on a kind cluster and run the examples there (needs docker and kind)
+e2e: $(STAMP) $(NODE_STAMP)
+	SHAREFERRY_E2E=1 $(BIN)/pytest -m e2e tests/e2e -v
 
 clean:
 	rm -rf $(VENV) node_modules .cache .pytest_cache .mypy_cache .ruff_cache
