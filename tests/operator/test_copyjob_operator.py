@@ -233,9 +233,12 @@ async def test_a_wrong_key_fails_the_copyjob_with_a_reason_a_person_can_act_on(w
     assert condition(body, "Complete")["status"] == "False"
     reasons = await reasons_of(world, "denied", until="AuthenticationFailed")
     assert reasons[0] == "JobCreated" and reasons[-1] == "AuthenticationFailed"
-    assert (
-        world.metric("shareferry_copyjob_runs_total", namespace=NAMESPACE, mode="copy", result="Failed") == 1
+    runs = world.metric("shareferry_copyjob_runs_total", namespace=NAMESPACE, mode="copy", result="Failed")
+    assert runs == 1
+    errors = world.metric(
+        "shareferry_errors_total", namespace=NAMESPACE, kind="CopyJob", reason="AuthenticationFailed"
     )
+    assert errors == 1
     assert list(world.service.get_share_client("target").list_directories_and_files()) == []
 
 
@@ -260,6 +263,10 @@ async def test_a_missing_secret_keeps_the_copyjob_pending_and_says_which(world: 
     assert "'not-there-yet'" in accepted["message"] and "destination" in accepted["message"]
     assert world.cluster.get(JOBS, NAMESPACE, names.worker_job_name("waiting")) is None
     assert await reasons_of(world, "waiting", until="MissingSecret") == ["MissingSecret"]
+    assert (
+        world.metric("shareferry_errors_total", namespace=NAMESPACE, kind="CopyJob", reason="MissingSecret")
+        == 1
+    )
 
 
 async def test_a_spec_the_schema_allows_but_the_operator_cannot_run_fails_at_once(world: World) -> None:

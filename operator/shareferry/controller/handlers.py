@@ -65,13 +65,18 @@ def post_events(body: Mapping[str, Any], events: Iterable[Transition]) -> None:
 def _record_finished(
     context: ControllerContext, body: Mapping[str, Any], outcome: copyjob_ops.Outcome
 ) -> None:
+    """Metrics once per run that ended, and the error counter for a failure or a wait."""
+    namespace = body["metadata"]["namespace"]
+    status = outcome.status
+    for event in outcome.events:
+        if event.type == "Warning" and event.reason not in ("CompletedWithErrors",):
+            context.metrics.error_observed(namespace=namespace, kind="CopyJob", reason=event.reason)
     if not outcome.finished:
         return
-    status = outcome.status
     counters = status.get("counters") or {}
     md5 = status.get("md5Results") or {}
     context.metrics.copy_run_finished(
-        namespace=body["metadata"]["namespace"],
+        namespace=namespace,
         mode=str((body.get("spec") or {}).get("mode", "copy")),
         result=str(status.get("phase")),
         duration_seconds=float(status.get("durationSeconds") or 0.0),
