@@ -242,7 +242,7 @@ async def test_a_wrong_key_fails_the_copyjob_with_a_reason_a_person_can_act_on(w
     assert list(world.service.get_share_client("target").list_directories_and_files()) == []
 
 
-async def test_a_missing_secret_keeps_the_copyjob_pending_and_says_which(world: World) -> None:
+async def test_a_missing_secret_keeps_the_copyjob_pending_until_it_exists(world: World) -> None:
     await world.cluster.apply(
         copyjob(
             "waiting",
@@ -267,6 +267,16 @@ async def test_a_missing_secret_keeps_the_copyjob_pending_and_says_which(world: 
         world.metric("shareferry_errors_total", namespace=NAMESPACE, kind="CopyJob", reason="MissingSecret")
         == 1
     )
+
+    # Once the Secret exists, the retry goes ahead on its own.
+    write_local(world.volumes["data"], {"late.txt": b"better late\n"})
+    world.service.create_share("target")
+    await world.seed_secret("not-there-yet")
+    body = await finished(world, "waiting")
+    assert status_of(body)["phase"] == "Succeeded"
+    assert condition(body, "Accepted")["status"] == "True"
+    late = world.service.get_share_client("target").get_file_client("late.txt").download_file().readall()
+    assert late == b"better late\n"
 
 
 async def test_a_spec_the_schema_allows_but_the_operator_cannot_run_fails_at_once(world: World) -> None:

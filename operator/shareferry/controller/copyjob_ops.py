@@ -66,6 +66,7 @@ async def start_copyjob(
     settings: OperatorSettings,
     now: datetime,
     announce: Callable[[Transition], None] = lambda _event: None,
+    missing_retry: float = RETRY_MISSING_SECONDS,
 ) -> Outcome:
     """Validate the CopyJob, check what it refers to, and create its worker Job if absent.
 
@@ -99,6 +100,7 @@ async def start_copyjob(
         share = await get_or_none(kube, FILESHARES, namespace, share_name)
         if share is None:
             return await _wait(
+                missing_retry,
                 kube,
                 body,
                 now,
@@ -118,6 +120,7 @@ async def start_copyjob(
         )
         if secret and await get_or_none(kube, SECRETS, namespace, secret) is None:
             return await _wait(
+                missing_retry,
                 kube,
                 body,
                 now,
@@ -145,14 +148,14 @@ async def start_copyjob(
 
 
 async def _wait(
-    kube: KubeClient, body: Mapping[str, Any], now: datetime, reason: str, message: str
+    retry_after: float, kube: KubeClient, body: Mapping[str, Any], now: datetime, reason: str, message: str
 ) -> Outcome:
     status = not_accepted_status(body, reason=reason, message=message, now=now, permanent=False)
     await _patch_status(kube, body, status)
     previous = ((body.get("status") or {}).get("conditions")) or []
     already = any(c.get("type") == "Accepted" and c.get("reason") == reason for c in previous)
     events = [] if already else [Transition("Warning", reason, message)]
-    return Outcome(events=events, retry_after=RETRY_MISSING_SECONDS, status=status)
+    return Outcome(events=events, retry_after=retry_after, status=status)
 
 
 async def refresh_copyjob(

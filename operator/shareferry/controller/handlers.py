@@ -129,6 +129,7 @@ def build_registry(
                 settings=context.settings,
                 now=context.clock(),
                 announce=lambda event: post_events(body, [event]),
+                missing_retry=context.missing_secret_retry_seconds,
             )
         post_events(body, outcome.events)
         _record_finished(context, body, outcome)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from shareferry.api import names
-from shareferry.api.conditions import set_condition
+from shareferry.api.conditions import get_condition, set_condition
 from shareferry.api.errors import SpecError
 from shareferry.api.syncschedule import parse_syncschedule
 from shareferry.controller.copyjob_logic import Transition
@@ -23,6 +23,9 @@ from shareferry.controller.schedule import ScheduleState, build_copyjob_from_tem
 from shareferry.kube import COPYJOBS, SYNCSCHEDULES, Conflict, KubeClient, NotFound
 
 READY = "Ready"
+RUN_WAITING = "RunWaiting"
+"""The Ready condition's reason while a due run (or a manual trigger) waits for the active run."""
+WAITING_REASONS = frozenset({"JobAlreadyActive", "TriggerDeferred"})
 
 
 @dataclass
@@ -103,15 +106,28 @@ async def tick_schedule(
         with contextlib.suppress(NotFound):
             await kube.delete(COPYJOBS, namespace, old)
 
-    suspended = spec.suspend
+    # A run that waits (Forbid) is decided again on every pass until it can start: say why once,
+    # in an Event and in the Ready condition, not once per pass.
+    waiting = [event for event in events if event.reason in WAITING_REASONS]
+    told = get_condition(status.get("conditions") or [], READY) or {}
+    if told.get("reason") == RUN_WAITING:
+        events = [
+            event
+            for event in events
+            if event.reason not in WAITING_REASONS or event.message not in str(told.get("message", ""))
+        ]
+    if spec.suspend:
+        reason, message = "Suspended", "suspended: no scheduled run starts"
+    elif waiting:
+        reason, message = RUN_WAITING, "; ".join(event.message for event in waiting)
+    else:
+        reason, message = "Scheduled", f"next run at {decision.status.get('nextScheduleTime')}"
     conditions = set_condition(
         status.get("conditions") or [],
         type=READY,
         status="True",
-        reason="Suspended" if suspended else "Scheduled",
-        message="suspended: no scheduled run starts"
-        if suspended
-        else f"next run at {decision.status.get('nextScheduleTime')}",
+        reason=reason,
+        message=message,
         generation=generation,
         now=now,
     )
