@@ -804,3 +804,43 @@ def test_a_resumed_sync_deletes_what_left_the_source_since_its_first_run(
     assert_ok(again)
     assert read_share(share).files == {"stays.txt": b"stays"}
     assert "Number of Deletions at Destination: 1 of 1" in again.stdout
+
+
+def test_sharded_sync_deletes_each_extra_file_and_directory_once(
+    emulator: RunningEmulator, service: ShareServiceClient, sas: str, tmp_path: Path
+) -> None:
+    # Three shards at once, as an Indexed Job runs them. Every shard meets every directory; an
+    # extra one must be deleted (and counted) by one shard only.
+    src = tmp_path / "src"
+    write_local(src, {f"keep/{index}.txt": b"k%d" % index for index in range(6)})
+    target = service.create_share("sharded")
+    extras = {f"gone/{index}.txt": b"x" for index in range(6)} | {"old.txt": b"old"}
+    write_share(target, extras)
+    for empty in ("empty-a", "empty-b", "empty-c", "empty-a/inner"):
+        target.get_directory_client(empty).create_directory()
+    url = share_url(emulator, target, "", sas)
+    flags = ["--from-to", "LocalFile", "--delete-destination", "true", "--max-delete-percent", "100"]
+
+    def run_all_shards() -> int:
+        runs = shareferry_all(
+            {
+                str(index): ["sync", str(src), url, *flags, "--shard-index", str(index), "--shard-count", "3"]
+                for index in range(3)
+            }
+        )
+        done = 0
+        for result in runs.values():
+            assert result.returncode == 0, result.stdout + result.stderr
+            line = summary_value(result.stdout, "Number of Deletions at Destination")
+            done += int(line.partition(" of ")[0])  # a directory holding another shard's files is kept
+        return done
+
+    before = read_share(target).dirs
+    first = run_all_shards()
+    listing = read_share(target)
+    assert listing.files == {f"keep/{index}.txt": b"k%d" % index for index in range(6)}
+    removed = before - listing.dirs
+    assert first == len(extras) + len(removed)  # each file and each removed directory counted once
+    second = run_all_shards()  # what a shard kept because another was still emptying it
+    assert read_share(target).dirs == {"keep"}
+    assert second == len(before - {"keep"}) - len(removed)

@@ -5,6 +5,7 @@ the shard count: it does not depend on the process, the platform or Python's has
 workers planning the same source agree without talking to each other, the shards are disjoint
 and together cover every file. Directories are not split: every shard creates every folder it
 meets (creating a folder that exists is idempotent), so a shard never waits on another's folder.
+A sync's extra directories are deleted by one shard only, their owner by the same hash.
 """
 
 from __future__ import annotations
