@@ -205,12 +205,16 @@ def judge_pair(pair: Pair, scope: SyncScope, compare: Compare) -> SyncItem | Non
             f"{what} at the source, {other} at the destination",
         )
     if source is None:
-        if destination is not None and destination.is_dir and scope.shard is not None:
-            # Every shard meets every directory; one deletes it (and counts it): its owner by
-            # the same hash as files. Another shard may still be emptying it then; the owner
-            # keeps it, and the next sync removes it.
-            if not scope.shard.owns(pair.relative):
-                return None
+        # Every shard meets every directory; one deletes it (and counts it): its owner by the
+        # same hash as files. Another shard may still be emptying it then; the owner keeps it,
+        # and the next sync removes it.
+        if (
+            destination is not None
+            and destination.is_dir
+            and scope.shard is not None
+            and not scope.shard.owns(pair.relative)
+        ):
+            return None
         return SyncItem(pair.relative, None, destination, Verdict.DELETE, "not at the source")
     if destination is None:
         return SyncItem(pair.relative, source, None, Verdict.COPY, "not at the destination")
