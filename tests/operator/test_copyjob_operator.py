@@ -137,10 +137,15 @@ async def test_a_copyjob_uploads_a_volume_into_a_fileshare_and_reports_md5s(worl
     await world.kubelet.wait_for_job(names.worker_job_name("upload"), conditions=("Complete",))
     for pod in world.kubelet.pods_of(names.worker_job_name("upload")):
         assert key not in " ".join(pod.argv)
+        assert key not in pod.stdout + pod.stderr  # nor in the worker's log
+        assert pod.stderr or pod.stdout  # (it did log something)
         assert pod.exit_code == 0
     job = world.cluster.get(JOBS, NAMESPACE, names.worker_job_name("upload"))
     assert job is not None
     assert key not in str(job)
+    assert key not in str(world.cluster.get(COPYJOBS, NAMESPACE, "upload"))
+    assert key not in str(world.cluster.events(NAMESPACE))
+    assert key not in world.metrics.render()[0].decode()
     refs = [
         item["valueFrom"]["secretKeyRef"]["name"]
         for item in job["spec"]["template"]["spec"]["containers"][0]["env"]
