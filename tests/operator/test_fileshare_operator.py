@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
+from shareferry.controller.fileshare_pass import NOT_READY_RECHECK_SECONDS
 from shareferry.kube import FILESHARES
 from tests.operator.conftest import NAMESPACE, SECRET, World, condition, status_of
 
@@ -223,6 +224,13 @@ async def test_a_wrong_key_is_reported_without_the_key_anywhere(world: World) ->
     for text in seen:
         assert wrong_key not in text
         assert real_key not in text
+
+    # The key is fixed in the Secret: nothing watches Secrets, but a share that is not Ready is
+    # looked at again within a minute (of the controller's clock), and becomes Ready.
+    await world.seed_secret()
+    world.clock.advance(timedelta(seconds=NOT_READY_RECHECK_SECONDS + 1))
+    body = await ready(world, "locked", "True")
+    assert world.service.get_share_client("locked").get_share_properties().quota == 1
 
 
 @pytest.mark.parametrize(("policy", "kept"), [("Delete", False), ("Retain", True)])

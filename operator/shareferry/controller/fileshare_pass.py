@@ -151,8 +151,15 @@ async def fileshare_pass(
     return PassOutcome(events=outcome.events, retry_after=outcome.retry_after, ready=outcome.ready)
 
 
+NOT_READY_RECHECK_SECONDS = 60
+"""A FileShare that is not Ready (a wrong key, a quota Azure refused) is looked at again this
+often at most, not only every ``resyncSeconds``: nothing watches Secrets, so this is how a fixed
+Secret is noticed within a minute."""
+
+
 def resync_due(body: Mapping[str, Any], *, now: datetime) -> bool:
-    """Whether the periodic drift check is due (``spec.resyncSeconds`` since ``lastCheckTime``)."""
+    """Whether the periodic check is due: ``spec.resyncSeconds`` since ``lastCheckTime``, or
+    :data:`NOT_READY_RECHECK_SECONDS` while ``Ready`` is not True."""
     status = body.get("status") or {}
     last = status.get("lastCheckTime")
     if not last:
@@ -162,6 +169,11 @@ def resync_due(body: Mapping[str, Any], *, now: datetime) -> bool:
     except ValueError:
         return True
     interval = int((body.get("spec") or {}).get("resyncSeconds", 600))
+    ready: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    if ready.get("status") != "True":
+        interval = min(interval, NOT_READY_RECHECK_SECONDS)
     return (now - checked).total_seconds() >= interval
 
 
