@@ -1,9 +1,10 @@
 """The lean request path for small Azure files, against the emulator over real HTTP.
 
 What the lean path writes (Create File, Put Range) reads back identically through the SDK, what
-it reads (Get File) equals what the SDK's properties say, with a shared key and with a SAS,
-for awkward names; faults, wrong credentials and missing files map to the contract's errors;
-and the Shared Key signer orders headers the way the service does.
+it reads (Get File) equals what the SDK's properties say, and what it lists equals the SDK's
+listing, with a shared key and with a SAS, for awkward names, pages and share snapshots; faults
+(mid-listing too), wrong credentials and missing files map to the contract's errors; and the
+Shared Key signer orders headers the way the service does.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from typing import Any
 import pytest
 from azure.storage.fileshare import ShareClient, ShareSasPermissions, generate_share_sas
 from azure.storage.fileshare._shared.authentication import _storage_header_sort
-from azure.storage.fileshare.aio import ShareFileClient
+from azure.storage.fileshare.aio import ShareDirectoryClient, ShareFileClient
 
+from shareferry.core.backends import azfiles, listing_retry
 from shareferry.core.backends.azfiles import AzureFilesBackend
 from shareferry.core.backends.azfiles_wire import FilesWire, SharedKeySigner, service_header_order, wire_for
 from shareferry.core.credentials import LazyDefaultAzureCredential
 from shareferry.core.errors import CredentialError, NotFoundError, ShareFerryError, TransferError
-from shareferry.core.objects import ContentHeaders, SmbInfo, WriteProps
+from shareferry.core.objects import ContentHeaders, SmbInfo, StoredObject, WriteProps
 from shareferry.emulator import RunningEmulator
 from tests.support.emulator_admin import add_fault, counters
 
@@ -168,9 +170,11 @@ async def test_lean_read_whole_equals_the_sdk_stat(
     assert stored.content is not None and stored.content.content_type == CONTENT.content_type
 
 
-async def sdk_only(emulator: RunningEmulator, share: ShareClient, credential: str) -> AzureFilesBackend:
+async def sdk_only(
+    emulator: RunningEmulator, share: ShareClient, credential: str, **kwargs: Any
+) -> AzureFilesBackend:
     """A backend on the same share that sends everything through the SDK."""
-    backend = backend_for(emulator, share.share_name, credential)
+    backend = backend_for(emulator, share.share_name, credential, **kwargs)
     assert backend._wire is not None
     await backend._wire.close()
     backend._wire = None
@@ -269,6 +273,202 @@ async def test_lean_reads_a_share_snapshot(emulator: RunningEmulator, share: Sha
             await backend.open_writer("snap.txt", size=1, props=WriteProps())
         await backend.close()
     assert sdk_file(share, "snap.txt").download_file().readall() == b"after!"
+
+
+# ---- listings -----------------------------------------------------------------------------------
+
+#: Files of a tree that is hard to list: awkward names (one the service must percent-encode in
+#: its XML, marked Encoded="true"), trailing dots, names sorting around "/" and nested directories.
+TREE_FILES = [
+    *NAMES,
+    "a b.txt",
+    "a-b.txt",
+    "a/inner.txt",
+    "dots./end.",
+    "not\uffffxml.txt",
+    "deep/er dir/second.txt",
+]
+TREE_DIRS = ["empty", "deep/empty inner", "deep/er dir/ü #%+/deeper"]
+
+
+async def build_tree(backend: AzureFilesBackend) -> None:
+    for directory in TREE_DIRS:
+        await backend.make_dir(directory)
+    smb = SmbInfo(attributes="ReadOnly | Archive", creation_time=CREATED, last_write_time=WRITTEN)
+    for index, name in enumerate(TREE_FILES):
+        await write_small(backend, name, b"x" * index, WriteProps(smb=smb if index % 2 else None))
+
+
+async def listed(backend: AzureFilesBackend, path: str = "", *, recursive: bool = True) -> list[StoredObject]:
+    return [obj async for obj in backend.list(path, recursive=recursive)]
+
+
+def _refuse_listing(*_args: Any, **_kwargs: Any) -> Any:
+    raise AssertionError("the SDK was asked for a listing the lean path makes")
+
+
+@pytest.fixture
+def no_sdk_listing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail if the SDK is asked for a listing (so the tests prove the lean path listed)."""
+    monkeypatch.setattr(ShareDirectoryClient, "list_directories_and_files", _refuse_listing)
+    yield
+
+
+def list_requests(emulator: RunningEmulator) -> dict[str, int]:
+    found = counters(emulator)["operations"].get("ListDirectory", {"total": 0, "by_status": {}})
+    return {"total": found["total"], **found["by_status"]}
+
+
+@pytest.mark.parametrize("page_size", [2, azfiles.LISTING_PAGE_SIZE])
+async def test_lean_listing_equals_the_sdks(
+    lean: AzureFilesBackend,
+    emulator: RunningEmulator,
+    share: ShareClient,
+    monkeypatch: pytest.MonkeyPatch,
+    page_size: int,
+) -> None:
+    monkeypatch.setattr(azfiles, "LISTING_PAGE_SIZE", page_size)
+    await build_tree(lean)
+    sdk = await sdk_only(emulator, share, "shared_key")
+    calls = [("", True), ("", False), ("deep", True), ("deep/er dir", False), ("empty", True)]
+    try:
+        expected = [await listed(sdk, path, recursive=recursive) for path, recursive in calls]
+        before = list_requests(emulator)["total"]
+        with monkeypatch.context() as patched:
+            patched.setattr(ShareDirectoryClient, "list_directories_and_files", _refuse_listing)
+            got = [await listed(lean, path, recursive=recursive) for path, recursive in calls]
+            sent = list_requests(emulator)["total"] - before
+    finally:
+        await sdk.close()
+    assert got == expected
+    everything = got[0]
+    assert {obj.path for obj in everything if not obj.is_dir} == set(TREE_FILES)
+    assert {obj.path for obj in everything if obj.is_dir} >= set(TREE_DIRS)
+    assert len(everything) == len({obj.path for obj in everything})
+    dotted = {obj.path: obj for obj in everything}["dots./end."]
+    assert dotted.size == TREE_FILES.index("dots./end.") and dotted.smb is not None
+    assert (dotted.smb.creation_time, dotted.smb.last_write_time) == (CREATED, WRITTEN)
+    assert got[4] == []
+    # One request per directory listed (each call's own, and those below it when recursive)...
+    listed_directories = sum(
+        1 + (sum(obj.is_dir for obj in result) if recursive else 0)
+        for (_path, recursive), result in zip(calls, got, strict=True)
+    )
+    if page_size == 2:  # ... and more where a directory took more than one page
+        assert sent > listed_directories
+    else:
+        assert sent == listed_directories
+
+
+async def test_lean_listing_of_a_root_below_the_share_and_of_a_snapshot(
+    emulator: RunningEmulator, share: ShareClient
+) -> None:
+    writer = backend_for(emulator, share.share_name, "shared_key")
+    try:
+        await build_tree(writer)
+        before = await listed(writer)
+        snapshot = share.create_snapshot()["snapshot"]
+        await writer.delete("a b.txt")
+        await write_small(writer, "after the snapshot.txt", b"new", WriteProps())
+    finally:
+        await writer.close()
+    for credential in ("shared_key", "sas"):
+        lean = backend_for(emulator, share.share_name, credential, snapshot=snapshot)
+        rooted = backend_for(emulator, share.share_name, credential, root="deep/er dir")
+        sdk = await sdk_only(emulator, share, credential, snapshot=snapshot)
+        sdk_rooted = await sdk_only(emulator, share, credential, root="deep/er dir")
+        try:
+            assert await listed(lean) == await listed(sdk) == before
+            assert await listed(rooted) == await listed(sdk_rooted)
+            assert [obj.path for obj in await listed(rooted)] == [
+                "second.txt",
+                "ü #%+",
+                "ü #%+/deeper",
+                "ü #%+/leaf.txt",
+            ]
+        finally:
+            for backend in (lean, rooted, sdk, sdk_rooted):
+                await backend.close()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["busy:ListDirectory:count=1,retry_after=0", "error:ListDirectory:count=1", "drop:ListDirectory:count=1"],
+)
+@pytest.mark.usefixtures("no_sdk_listing")
+async def test_a_fault_on_a_later_page_lists_the_directory_again_whole(
+    lean: AzureFilesBackend,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    spec: str,
+) -> None:
+    names = [f"file {index:02d}.txt" for index in range(7)]
+    for name in names:
+        await write_small(lean, name, name.encode(), WriteProps())
+    monkeypatch.setattr(azfiles, "LISTING_PAGE_SIZE", 3)
+    monkeypatch.setattr(listing_retry, "FIRST_PAUSE", 0.01)
+    pages = FilesWire.list_directory
+    calls = 0
+
+    async def fault_after_the_first_page(self: FilesWire, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the second page's request meets the fault
+            add_fault(emulator, spec)
+        return await pages(self, *args, **kwargs)
+
+    monkeypatch.setattr(FilesWire, "list_directory", fault_after_the_first_page)
+    got = await listed(lean)
+    assert [(obj.path, obj.size) for obj in got] == [(name, len(name)) for name in names]
+    # Three pages, the second failed once, then the directory again from its first page.
+    assert calls == 2 + 3
+    assert list_requests(emulator)["total"] == (4 if spec.startswith("drop") else 5)
+
+
+@pytest.mark.usefixtures("no_sdk_listing")
+async def test_a_listing_that_keeps_failing_is_a_retryable_error_without_secrets(
+    emulator: RunningEmulator, share: ShareClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = backend_for(emulator, share.share_name, "sas")
+    await write_small(backend, "dir/f.txt", b"x", WriteProps())
+    monkeypatch.setattr(listing_retry, "FIRST_PAUSE", 0.01)
+    add_fault(emulator, "busy:ListDirectory:retry_after=0")
+    try:
+        with pytest.raises(TransferError) as info:
+            await listed(backend, "dir")
+    finally:
+        await backend.close()
+    assert info.value.retryable
+    assert str(info.value).startswith(f"list {emulator.account_url()}/{share.share_name}/dir: ")
+    assert "ServerBusy (HTTP 503)" in str(info.value) and "sig=" not in str(info.value)
+    assert list_requests(emulator) == {
+        "total": listing_retry.LIST_ATTEMPTS,
+        "503": listing_retry.LIST_ATTEMPTS,
+    }
+
+
+@pytest.mark.usefixtures("no_sdk_listing")
+async def test_listing_what_is_missing_or_refused(emulator: RunningEmulator, lean: AzureFilesBackend) -> None:
+    await write_small(lean, "file.txt", b"x", WriteProps())
+    with pytest.raises(NotFoundError, match="no such directory"):
+        await listed(lean, "nowhere")
+    with pytest.raises(NotFoundError):
+        await listed(lean, "file.txt")
+    other = backend_for(emulator, "no-such-share", "shared_key")
+    wrong = AzureFilesBackend(
+        endpoint=emulator.account_url(),
+        share=lean.share,
+        account_name="devstoreaccount1",
+        account_key=base64.b64encode(b"not the key" * 3).decode(),
+    )
+    try:
+        with pytest.raises(NotFoundError, match="ShareNotFound"):
+            await listed(other)
+        with pytest.raises(CredentialError):
+            await listed(wrong)
+    finally:
+        await other.close()
+        await wrong.close()
 
 
 # ---- errors -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from shareferry.core.backends import azblob, azfiles
 from shareferry.core.backends.base import Backend
 from shareferry.core.errors import NotFoundError, TransferError
 from shareferry.core.objects import ContentHeaders, SmbInfo, StoredObject, WriteProps
@@ -208,6 +209,30 @@ async def test_awkward_names_round_trip(backend: Backend) -> None:
         assert await backend.read(name, 0, 1000) == name.encode()
     listed = {obj.path for obj in await listing(backend) if not obj.is_dir}
     assert listed == set(AWKWARD_NAMES)
+
+
+#: Names for a listing of many pages: awkward ones, trailing dots, names sorting around "/".
+PAGED_NAMES = [*AWKWARD_NAMES, "trailing dot.", "dir./inside.", "a b.txt", "a-b.txt", "a/z.txt", "a.txt"]
+
+
+async def test_a_listing_of_many_pages_gives_every_name_once(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two entries per page where the backend pages its listings (Azure Files, Blob)."""
+    monkeypatch.setattr(azfiles, "LISTING_PAGE_SIZE", 2)
+    monkeypatch.setattr(azblob, "LISTING_PAGE_SIZE", 2)
+    for index, name in enumerate(PAGED_NAMES):
+        await write_file(backend, name, b"x" * index)
+
+    objects = await listing(backend)
+
+    files = [obj for obj in objects if not obj.is_dir]
+    assert sorted((obj.path, obj.size) for obj in files) == sorted(
+        (name, index) for index, name in enumerate(PAGED_NAMES)
+    )
+    paths = [obj.path for obj in visible(backend, objects)]
+    assert paths == sorted(paths, key=components)
+    assert len(paths) == len(set(paths))
 
 
 async def test_many_files_written_concurrently(backend: Backend) -> None:

@@ -5,7 +5,8 @@ tree of *virtual directories* (as AzCopy does) and treats AzCopy's folder marker
 blobs with metadata ``hdi_isfolder=true``) as directories too. Writes stage blocks and commit a
 block list, so nothing is visible until :meth:`Writer.commit`. The Azure SDK's own retries are
 turned off: the engine retries, and this module only classifies failures for it. With a SAS or
-an account key, range reads skip the SDK's pipeline (:mod:`.azblob_wire`, its own session).
+an account key, range reads and listings skip the SDK's pipeline (:mod:`.azblob_wire`, its own
+session).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from azure.storage.blob import (
 )
 from azure.storage.blob.aio import BlobClient, BlobPrefix, BlobServiceClient
 
-from shareferry.core.backends.azblob_wire import blob_wire_for
+from shareferry.core.backends.azblob_wire import FOLDER_MARKER, BlobWire, ListedPage, blob_wire_for
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
 from shareferry.core.errors import (
@@ -61,8 +62,8 @@ MAX_BLOCK = 100 * MIB
 SOURCE_SAS_LIFETIME = timedelta(hours=2)
 #: Allowance for clock skew between this machine and the service, for generated SAS start times.
 CLOCK_SKEW = timedelta(minutes=15)
-#: Metadata that marks a zero-length blob as a directory (written by AzCopy and ADLS tools).
-FOLDER_MARKER = "hdi_isfolder"
+#: Entries asked for per listing page; ``None``: the service's default (5,000, its maximum).
+LISTING_PAGE_SIZE: int | None = None
 
 _CONNECTION_ERRORS = (
     ServiceRequestError,
@@ -71,8 +72,6 @@ _CONNECTION_ERRORS = (
     ConnectionError,
     TimeoutError,
 )
-#: One page of one directory level: ``(name as listed, object)`` pairs.
-ListedPage = list[tuple[str, StoredObject]]
 _SDK_PREFIX = re.compile(r"^Operation returned an invalid status '(.*)'$")
 
 
@@ -216,13 +215,41 @@ class AzureBlobBackend:
                     yield below
 
     async def _level(self, path: str) -> AsyncIterator[ListedPage]:
-        """The pages of one level below ``path``, as ``(name as listed, object)`` pairs."""
+        """The pages of one level below ``path``, as ``(name as listed, object)`` pairs. A page
+        that fails is asked for again from its continuation token."""
+        pages = self._level_lean(self._wire, path) if self._wire is not None else self._level_sdk(path)
+        async for page in pages:
+            yield page
+
+    async def _level_lean(self, wire: BlobWire, path: str) -> AsyncIterator[ListedPage]:
+        prefix = self._dir_prefix(path)
+        marker: str | None = None
+        attempt = 0
+        while True:
+            try:
+                with self._mapped("list", path):
+                    entries, next_marker = await wire.list_level(
+                        prefix, parent=path, marker=marker, max_results=LISTING_PAGE_SIZE
+                    )
+            except TransferError as error:  # this page failed: ask for it again from its marker
+                await retry_or_raise(error, attempt)
+                attempt += 1
+                continue
+            attempt = 0
+            yield entries
+            if next_marker is None:
+                return
+            marker = next_marker
+
+    async def _level_sdk(self, path: str) -> AsyncIterator[ListedPage]:
         prefix = self._dir_prefix(path)
         include = ["metadata", "snapshots"] if self.snapshot else ["metadata"]
         token: str | None = None
         attempt = 0
         while True:
-            pages = self._container.walk_blobs(name_starts_with=prefix, delimiter="/", include=include)
+            pages = self._container.walk_blobs(
+                name_starts_with=prefix, delimiter="/", include=include, results_per_page=LISTING_PAGE_SIZE
+            )
             pager = pages.by_page(continuation_token=token)
             try:
                 while True:

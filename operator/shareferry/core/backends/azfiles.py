@@ -5,8 +5,9 @@ Every client comes from one :class:`ShareServiceClient` (one aiohttp session per
 own retries are off: the engine retries with its policy. SDK errors become the contract's errors
 (see :mod:`shareferry.core.backends.base`); a retryable :class:`TransferError` also carries
 ``retry_after`` (seconds from the service's ``Retry-After``, or ``None``), which the engine reads
-with ``getattr(err, "retry_after", None)``. With a SAS or an account key, Create File, Put Range
-and whole small-file reads skip the SDK's pipeline (:mod:`.azfiles_wire`, its own session).
+with ``getattr(err, "retry_after", None)``. With a SAS or an account key, Create File, Put Range,
+whole small-file reads and directory listings skip the SDK's pipeline (:mod:`.azfiles_wire`, its
+own session).
 
 SMB times travel as the service's own 7-digit strings (taken from raw response headers and the raw
 listing XML; the SDK's datetimes keep only microseconds), so they round-trip exactly.
@@ -42,7 +43,7 @@ from azure.storage.fileshare import ContentSettings, FileSasPermissions, generat
 from azure.storage.fileshare.aio import ShareClient, ShareDirectoryClient, ShareFileClient
 
 from shareferry.core.backends.azfiles_client import share_service_client
-from shareferry.core.backends.azfiles_wire import stored_from_get, wire_for
+from shareferry.core.backends.azfiles_wire import FilesWire, stored_from_get, wire_for
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
 from shareferry.core.errors import (
@@ -67,6 +68,8 @@ LISTING_PAGE_SIZE = 5000
 _CONNECTION_TIMEOUT_SECONDS = 30
 _NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ParentNotFound"})
 _MISSING_CONTAINER_CODES = frozenset({"ShareNotFound", "ShareSnapshotNotFound"})
+#: One directory's entries, as listed (the class's own ``list`` hides the builtin in its scope).
+_Entries = list[StoredObject]
 
 
 def _drop_bodyless_error_warning(record: logging.LogRecord) -> bool:
@@ -275,34 +278,55 @@ class AzureFilesBackend:
                 attempt += 1
 
     async def _list_once(self, path: str) -> Sequence[StoredObject]:
-        capture = _ListingSmbCapture()
         prefix = f"{path}/" if path else ""
-        entries: list[StoredObject] = []
         with self._errors("list", path):
             try:
-                pages = self._directory(path).list_directories_and_files(
-                    include=["timestamps", "Etag", "Attributes"],
-                    include_extended_info=True,
-                    results_per_page=LISTING_PAGE_SIZE,
-                    raw_response_hook=capture,
-                )
-                async for page in pages.by_page():
-                    async for item in page:
-                        is_dir = bool(item.is_directory)
-                        name = str(item.name)
-                        entries.append(
-                            StoredObject(
-                                path=prefix + name,
-                                is_dir=is_dir,
-                                size=0 if is_dir else int(getattr(item, "size", 0) or 0),
-                                last_modified=item.last_modified,
-                                smb=capture.smb(name, is_dir=is_dir),
-                            )
-                        )
+                if self._wire is not None:
+                    entries = await self._list_lean(self._wire, path, prefix)
+                else:
+                    entries = await self._list_through_sdk(path, prefix)
             except ResourceNotFoundError as exc:
                 _reraise_missing_container(exc)
                 raise NotFoundError(f"list {self.describe(path)}: no such directory") from None
         entries.sort(key=lambda entry: entry.name)
+        return entries
+
+    async def _list_lean(self, wire: FilesWire, path: str, prefix: str) -> _Entries:
+        """Every page of one directory through the lean path (see :mod:`.azfiles_wire`)."""
+        entries: list[StoredObject] = []
+        marker: str | None = None
+        while True:
+            page = await wire.list_directory(
+                self._full(path), prefix=prefix, marker=marker, max_results=LISTING_PAGE_SIZE
+            )
+            entries.extend(page.entries)
+            if page.next_marker is None:
+                return entries
+            marker = page.next_marker
+
+    async def _list_through_sdk(self, path: str, prefix: str) -> _Entries:
+        """Every page of one directory through the SDK (token credentials, anonymous access)."""
+        capture = _ListingSmbCapture()
+        entries: list[StoredObject] = []
+        pages = self._directory(path).list_directories_and_files(
+            include=["timestamps", "Etag", "Attributes"],
+            include_extended_info=True,
+            results_per_page=LISTING_PAGE_SIZE,
+            raw_response_hook=capture,
+        )
+        async for page in pages.by_page():
+            async for item in page:
+                is_dir = bool(item.is_directory)
+                name = str(item.name)
+                entries.append(
+                    StoredObject(
+                        path=prefix + name,
+                        is_dir=is_dir,
+                        size=0 if is_dir else int(getattr(item, "size", 0) or 0),
+                        last_modified=item.last_modified,
+                        smb=capture.smb(name, is_dir=is_dir),
+                    )
+                )
         return entries
 
     async def read(self, path: str, offset: int, length: int) -> bytes:

@@ -8,7 +8,9 @@ sends it through one azure-core :class:`AioHttpTransport` and raises failures as
 exceptions the SDK raises (404 as :class:`ResourceNotFoundError`, 401/403 as
 :class:`ClientAuthenticationError`, other statuses as :class:`HttpResponseError`, each with the
 response, whose ``x-ms-error-code`` header names the error; transport failures as azure-core
-raises them), so a backend's one translation to the contract's errors applies unchanged.
+raises them), so a backend's one translation to the contract's errors applies unchanged. Listing
+answers are read whole and parsed with the standard library (:func:`read_xml`); an answer that is
+not XML raises azure-core's :class:`DecodeError`, as the SDK's deserialiser does.
 """
 
 from __future__ import annotations
@@ -16,17 +18,25 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import functools
 import hashlib
 import hmac
 import itertools
 import platform
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    DecodeError,
+    HttpResponseError,
+    ResourceNotFoundError,
+)
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from yarl import URL
@@ -59,7 +69,8 @@ class SharedKeySigner:
     standard headers above (an empty ``Content-Length`` for a zero length), the ``x-ms-*``
     headers in lower case, ordered as the service orders them (its collation ignores ``-`` and
     sorts ``_`` before digits and letters), and the canonical resource (``/account`` + the path
-    exactly as sent, then each query parameter as ``name:value``, decoded, by name)."""
+    exactly as sent, then each query parameter as ``name:value`` by name, ``query`` holding the
+    decoded values: a listing's marker may itself contain ``%``)."""
 
     def __init__(self, account_name: str, account_key: str) -> None:
         self.account_name = account_name
@@ -79,7 +90,7 @@ class SharedKeySigner:
         canonical_headers = "".join(f"{name}:{lowered[name]}\n" for name in x_ms)
         resource = f"/{self.account_name}{wire_path}"
         for name in sorted(query, key=str.lower):
-            resource += f"\n{name.lower()}:{unquote(query[name])}"
+            resource += f"\n{name.lower()}:{query[name]}"  # already decoded: never unquoted again
         return "\n".join(lines) + "\n" + canonical_headers + resource
 
     def authorization(
@@ -187,6 +198,28 @@ async def read_raw(response: AsyncHttpResponse) -> bytes:
         return b"".join([chunk async for chunk in response.iter_raw()])
     finally:
         await response.close()
+
+
+async def read_xml(response: AsyncHttpResponse) -> ET.Element:
+    """A streamed response's XML document (a listing page), read whole; a body that is not XML
+    raises :class:`DecodeError` with the response, as the SDK's deserialiser does."""
+    body = await read_raw(response)
+    try:
+        # The storage service's own answer, parsed as the SDK parses it (expat: no external
+        # entities, and entity expansion is bounded).
+        return ET.fromstring(body)  # noqa: S314
+    except ET.ParseError as exc:
+        raise DecodeError(message=f"the answer is not XML ({exc})", response=response) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def http_date(value: str) -> datetime | None:
+    """An HTTP date (``Sat, 21 Nov 2026 11:53:38 GMT``) as an aware datetime, as the SDK reads it;
+    ``None`` when it cannot be read. Cached: a listing's entries share few distinct seconds."""
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def storage_error(response: AsyncHttpResponse) -> HttpResponseError:
