@@ -20,6 +20,23 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_rfc3339(value: object) -> datetime | None:
+    """A time as the API gives it (RFC 3339 text, or a datetime from YAML) as an aware UTC
+    datetime; None when absent or unreadable."""
+    if isinstance(value, datetime):
+        found = value
+    elif isinstance(value, str) and value:
+        try:
+            found = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    if found.tzinfo is None:
+        found = found.replace(tzinfo=UTC)
+    return found.astimezone(UTC)
+
+
 def set_condition(
     conditions: Sequence[Mapping[str, Any]] | None,
     *,

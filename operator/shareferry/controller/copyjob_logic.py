@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shareferry.api.conditions import get_condition, set_condition
+from shareferry.api.conditions import get_condition, parse_rfc3339, rfc3339, set_condition
 from shareferry.api.copyjob_status import aggregate_status, phase_from
 
 TERMINAL_PHASES = frozenset({"Succeeded", "CompletedWithErrors", "Failed"})
@@ -94,19 +94,6 @@ def _earliest(values: Sequence[Any]) -> str | None:
 def _latest(values: Sequence[Any]) -> str | None:
     present = sorted(str(value) for value in values if value)
     return present[-1] if present else None
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def copyjob_status(
@@ -176,9 +163,9 @@ def copyjob_status(
         end = (job or {}).get("status", {}).get("completionTime") or _latest(
             [r.get("completionTime") for r in reports.values()]
         )
-        end = end or _stamp(now)
+        end = end or rfc3339(now)
         result["completionTime"] = end
-        started, ended = _parse_time(start), _parse_time(end)
+        started, ended = parse_rfc3339(start), parse_rfc3339(end)
         if started and ended:
             result["durationSeconds"] = round(max(0.0, (ended - started).total_seconds()), 3)
     return {key: value for key, value in result.items() if value is not None}
@@ -232,7 +219,7 @@ def not_accepted_status(
         "conditions": conditions,
     }
     if permanent:
-        result["completionTime"] = _stamp(now)
+        result["completionTime"] = rfc3339(now)
     return {key: value for key, value in result.items() if value is not None}
 
 

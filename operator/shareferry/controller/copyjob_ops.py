@@ -25,7 +25,7 @@ from shareferry.controller.copyjob_logic import (
     transitions,
 )
 from shareferry.controller.settings import OperatorSettings
-from shareferry.controller.worker_job import SIDES, build_worker_job, referenced_fileshares
+from shareferry.controller.worker_job import SIDES, build_worker_job, referenced_fileshares, secret_for
 from shareferry.kube import CONFIGMAPS, COPYJOBS, FILESHARES, JOBS, SECRETS, KubeClient, NotFound
 
 RETRY_MISSING_SECONDS = 30.0
@@ -112,12 +112,7 @@ async def start_copyjob(
         fileshare_identity[share_name] = bool(share_spec.get("workloadIdentity", False))
 
     for side in SIDES:
-        endpoint = raw_spec[side]
-        secret = (
-            fileshare_secrets.get(endpoint["fileShare"]["name"])
-            if "fileShare" in endpoint
-            else (endpoint.get("credentials") or {}).get("secretName")
-        )
+        secret = secret_for(raw_spec[side], fileshare_secrets)
         if secret and await get_or_none(kube, SECRETS, namespace, secret) is None:
             return await _wait(
                 missing_retry,

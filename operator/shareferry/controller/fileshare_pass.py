@@ -9,16 +9,15 @@ operator's own identity (azure-identity) is used. A missing Secret is a conditio
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shareferry.api import names
+from shareferry.api.conditions import parse_rfc3339
 from shareferry.api.errors import SpecError
 from shareferry.api.fileshare import FileShareSpec, parse_fileshare
+from shareferry.api.secrets import secret_credentials
 from shareferry.controller.copyjob_logic import Transition
 from shareferry.controller.fileshare_logic import error_event, fileshare_error_status
 from shareferry.controller.fileshare_ops import delete_fileshare, reconcile_fileshare
@@ -42,18 +41,7 @@ class PassOutcome:
 
 def secret_environ(secret: Mapping[str, Any]) -> dict[str, str]:
     """The credential keys of a Secret (``data`` is base64, ``stringData`` plain) as variables."""
-    found: dict[str, str] = {}
-    data = secret.get("data") or {}
-    for key in names.CREDENTIAL_KEYS:
-        if key in data:
-            try:
-                found[key] = base64.b64decode(data[key], validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                continue
-    for key, value in (secret.get("stringData") or {}).items():
-        if key in names.CREDENTIAL_KEYS:
-            found[key] = str(value)
-    return found
+    return secret_credentials(secret).values  # an undecodable key is left out
 
 
 async def credentials_for(kube: KubeClient, namespace: str, spec: FileShareSpec) -> dict[str, str]:
@@ -164,9 +152,8 @@ def resync_due(body: Mapping[str, Any], *, now: datetime) -> bool:
     last = status.get("lastCheckTime")
     if not last:
         return True
-    try:
-        checked = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-    except ValueError:
+    checked = parse_rfc3339(last)
+    if checked is None:
         return True
     interval = int((body.get("spec") or {}).get("resyncSeconds", 600))
     ready: Mapping[str, Any] = next(

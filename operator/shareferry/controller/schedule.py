@@ -66,6 +66,7 @@ from enum import StrEnum
 from typing import Any
 
 from shareferry.api import names
+from shareferry.api.conditions import parse_rfc3339, rfc3339
 from shareferry.api.syncschedule import ConcurrencyPolicy, CronSchedule, SyncScheduleSpec, parse_syncschedule
 
 ACTIVE_PHASES = frozenset({"Pending", "Running"})
@@ -527,28 +528,12 @@ def build_copyjob_from_template(
     }
 
 
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 timestamp from the API (or a datetime from YAML) as an aware UTC datetime;
-    None when absent or unreadable."""
-    if isinstance(value, datetime):
-        found = value
-    elif isinstance(value, str) and value:
-        try:
-            found = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    if found.tzinfo is None:
-        found = found.replace(tzinfo=UTC)
-    return found.astimezone(UTC)
+parse_time = parse_rfc3339
 
 
 def format_time(value: datetime | None) -> str | None:
-    """As Kubernetes writes times: RFC 3339 in UTC, whole seconds."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """As Kubernetes writes times (RFC 3339 in UTC, whole seconds); None stays None."""
+    return None if value is None else rfc3339(value)
 
 
 def _utc(now: datetime) -> datetime:

@@ -11,8 +11,6 @@ from the process environment, as ``shareferry copy`` would.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +25,7 @@ from shareferry.api.names import (
     FILESHARE_KIND,
     SOURCE_ENV_PREFIX,
 )
+from shareferry.api.secrets import secret_credentials
 from shareferry.core.errors import UsageError
 
 DEFAULT_NAMESPACE = "default"
@@ -110,18 +109,10 @@ def _visible(document: Mapping[str, Any], namespace: str) -> bool:
 def secret_values(secret: Mapping[str, Any], *, name: str) -> dict[str, str]:
     """The credential keys of a Secret document: ``data`` decoded, ``stringData`` over it (as the
     API server merges them)."""
-    values: dict[str, str] = {}
-    for key, encoded in (secret.get("data") or {}).items():
-        if key not in CREDENTIAL_KEYS:
-            continue
-        try:
-            values[key] = base64.b64decode(str(encoded), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise UsageError(f"Secret {name}: data.{key} is not base64 of UTF-8 text") from None
-    for key, text in (secret.get("stringData") or {}).items():
-        if key in CREDENTIAL_KEYS:
-            values[key] = str(text)
-    return values
+    found = secret_credentials(secret)
+    if found.undecodable:
+        raise UsageError(f"Secret {name}: data.{found.undecodable[0]} is not base64 of UTF-8 text")
+    return found.values
 
 
 def side_secret_name(endpoint: object, fileshares: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shareferry.api.conditions import rfc3339
 from shareferry.api.names import ENV_STATUS_INTERVAL
 from shareferry.core.accounting import Accounting, Clock, FileResult, Outcome, Snapshot
 from shareferry.core.redact import redact
@@ -71,10 +72,6 @@ def status_interval(environ: Mapping[str, str]) -> float:
     except ValueError:
         return DEFAULT_STATUS_INTERVAL
     return value if value >= 0 else DEFAULT_STATUS_INTERVAL
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def one_line(text: str, limit: int) -> str:
