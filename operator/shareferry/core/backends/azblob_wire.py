@@ -5,7 +5,7 @@ The Azure SDK spends a few milliseconds of client CPU per request in its pipelin
 header building, the downloader's response processing), and about 200 µs per listed blob
 building its models; for many small blobs that, not the service, limits a download. These two
 requests are built here directly and sent by
-:class:`~shareferry.core.backends.storage_wire.WireSender` (one shared azure-core transport; the
+:class:`~shareferry.core.backends.storage_wire.WireSender` (one shared aiohttp session; the
 backend's SAS or account key; the SDK's exceptions on failure, so the backend's one translation
 to the contract's errors applies unchanged). Entra ID tokens, anonymous access, and every other
 operation (properties, writes) stay with the SDK.
@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
-from shareferry.core.backends.storage_wire import WireSender, http_date, read_raw, read_xml, signer_or_none
+from shareferry.core.backends.storage_wire import WireSender, http_date, read_xml, signer_or_none
 from shareferry.core.objects import ContentHeaders, StoredObject
 
 #: Metadata that marks a zero-length blob as a directory (written by AzCopy and ADLS tools).
@@ -50,8 +50,8 @@ class BlobWire:
         A range starting at or after the end raises the SDK's 416 :class:`HttpResponseError`."""
         headers = {"Accept": "application/xml", "x-ms-range": f"bytes={offset}-{offset + length - 1}"}
         url = self._base + quote(name, safe="~/")
-        response = await self._sender.send("GET", url, dict(self._query), headers, stream=True)
-        return await read_raw(response), response.headers
+        response = await self._sender.send("GET", url, dict(self._query), headers)
+        return response.body, response.headers
 
     async def list_level(
         self, prefix: str, *, parent: str, marker: str | None, max_results: int | None
@@ -66,10 +66,8 @@ class BlobWire:
         if max_results:
             query["maxresults"] = str(max_results)
         query["include"] = "metadata,snapshots" if self._snapshot else "metadata"
-        response = await self._sender.send(
-            "GET", self._container_url, query, {"Accept": "application/xml"}, stream=True
-        )
-        root = await read_xml(response)
+        response = await self._sender.send("GET", self._container_url, query, {"Accept": "application/xml"})
+        root = read_xml(response)
         prefixes: ListedPage = []
         blobs: ListedPage = []
         found = root.find("Blobs")

@@ -4,7 +4,7 @@ From URL, Get File and Get File Properties) and for directory listings.
 The Azure SDK spends about 2 ms of client CPU per request in its pipeline (policies, header
 building, response deserialisation); for small files that, not the service, limits a copy. The
 few requests every small file needs are built here directly and sent by
-:class:`~shareferry.core.backends.storage_wire.WireSender` (one shared azure-core transport; the
+:class:`~shareferry.core.backends.storage_wire.WireSender` (one shared aiohttp session; the
 backend's SAS or account key; the SDK's exceptions on failure, so the backend's one translation
 to the contract's errors applies unchanged). Entra ID tokens, and every other operation
 (directories, shares, permissions, properties), stay with the SDK.
@@ -25,14 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from azure.core.rest import AsyncHttpResponse
-
 from shareferry.core.backends.storage_wire import (
     READ_TIMEOUT_SECONDS,
     SharedKeySigner,
+    WireResponse,
     WireSender,
     http_date,
-    read_raw,
     read_xml,
     service_header_order,
     signer_or_none,
@@ -154,8 +152,8 @@ class FilesWire:
             "Accept": "application/octet-stream",
             "x-ms-range": f"bytes={offset}-{offset + length - 1}",
         }
-        response = await self._send("GET", path, {}, headers, stream=True)
-        return await read_raw(response), response.headers
+        response = await self._send("GET", path, {}, headers)
+        return response.body, response.headers
 
     async def list_directory(
         self, path: str, *, prefix: str, marker: str | None, max_results: int
@@ -168,7 +166,7 @@ class FilesWire:
         if marker:
             query["marker"] = marker
         headers = {"Accept": "application/xml", "x-ms-file-extended-info": "true"}
-        root = await read_xml(await self._send("GET", path, query, headers, stream=True))
+        root = read_xml(await self._send("GET", path, query, headers))
         return DirectoryPage(
             entries=directory_entries(root, prefix), next_marker=root.findtext("NextMarker") or None
         )
@@ -185,16 +183,14 @@ class FilesWire:
         query: dict[str, str],
         headers: dict[str, str],
         body: bytes | None = None,
-        *,
-        stream: bool = False,
-    ) -> AsyncHttpResponse:
+    ) -> WireResponse:
         headers["x-ms-allow-trailing-dot"] = "true"
         if self._snapshot:  # as the SDK addresses it: reads read the snapshot, writes are refused
             query["sharesnapshot"] = self._snapshot
         url = self._share_url
         if path:
             url += "/" + "/".join(quote(segment, safe="~") for segment in path.split("/"))
-        return await self._sender.send(method, url, query, headers, body, stream=stream)
+        return await self._sender.send(method, url, query, headers, body)
 
 
 def stored_from_get(path: str, data: bytes, headers: Mapping[str, str]) -> StoredObject:
