@@ -143,6 +143,45 @@ async def test_lean_range_reads_equal_the_sdks(
     assert got[0] == data and got[2] == data[123 : 123 + 4567] and got[3] == data[49_990:]
 
 
+@pytest.mark.parametrize("name", NAMES)
+async def test_read_whole_gives_the_bytes_and_what_stat_gives(
+    lean: AzureBlobBackend, container: ContainerClient, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    data = os.urandom(30_000)
+    settings = ContentSettings(
+        content_type="text/csv",
+        content_encoding="identity",
+        content_language="de-CH",
+        content_disposition='attachment; filename="x y.csv"',
+        cache_control="no-cache",
+        content_md5=bytearray(hashlib.md5(data).digest()),
+    )
+    container.get_blob_client(name).upload_blob(
+        data, content_settings=settings, metadata={"Owner": "ferry", "k": ""}
+    )
+    expected = await lean.stat(name)  # Get Blob Properties, through the SDK
+    with monkeypatch.context() as patched:
+        patched.setattr(BlobClient, "download_blob", _refuse)
+        patched.setattr(BlobClient, "get_blob_properties", _refuse)
+        got, props = await lean.read_whole(name, len(data))
+    assert got == data
+    assert props == expected
+    assert props.md5 == hashlib.md5(data).digest() and props.metadata == {"Owner": "ferry", "k": ""}
+
+
+async def test_read_whole_of_a_blob_without_headers_or_empty_since_listed(
+    lean: AzureBlobBackend, container: ContainerClient
+) -> None:
+    container.get_blob_client("plain.bin").upload_blob(b"abc", content_settings=ContentSettings())
+    data, props = await lean.read_whole("plain.bin", 3)
+    assert data == b"abc" and props == await lean.stat("plain.bin")
+    container.get_blob_client("shrunk.bin").upload_blob(b"")
+    data, props = await lean.read_whole("shrunk.bin", 10)  # listed at 10 bytes, empty since
+    assert (data, props.size) == (b"", 0)
+    with pytest.raises(NotFoundError):
+        await lean.read_whole("missing.bin", 10)
+
+
 @pytest.mark.usefixtures("no_sdk_download")
 async def test_stored_bytes_are_never_decompressed(
     lean: AzureBlobBackend, container: ContainerClient

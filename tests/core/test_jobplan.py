@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from shareferry.core.engine.resume import PlanScope
 from shareferry.core.errors import NotFoundError, UsageError
 from shareferry.core.jobplan import (
     JOB_DIR_ENV,
@@ -526,3 +528,50 @@ def test_memory_stays_flat_however_many_files(tmp_path: Path) -> None:
     assert peak_large < 4 * mib, f"peak {peak_large / mib:.1f} MiB"
     assert peak_large < peak_small + mib  # ten times the files, no more memory
     assert current < mib
+
+
+# ---- the engine's grouped commits ------------------------------------------------------------
+
+
+async def test_each_file_is_durable_when_its_grouped_commit_returns(plan: JobPlan) -> None:
+    """Files recorded in the same turn share one commit, and none returns before its row can be
+    read from another connection (as a resumed run, or a second process, reads it)."""
+    scope = PlanScope(plan)
+    other = reader(plan)
+    seen_after_return: list[bool] = []
+    commits = 0
+    real_flush = plan.flush
+
+    def counting_flush() -> None:
+        nonlocal commits
+        commits += 1
+        real_flush()
+
+    plan.flush = counting_flush  # type: ignore[method-assign]
+
+    async def one(index: int) -> None:
+        name = f"dir/{index:03d}.bin"
+        await scope.planned(destination=name, source=f"src/{name}", size=index, source_mtime=None)
+        seen_after_return.append(other.previous(name) is not None)
+        await scope.finished(name, state=FileState.DONE, md5=None, error=None)
+        row = other.previous(name)
+        seen_after_return.append(row is not None and row.state is FileState.DONE)
+
+    try:
+        await asyncio.gather(*(one(index) for index in range(100)))
+    finally:
+        other.close()
+    assert seen_after_return == [True] * 200
+    assert commits == 2  # 100 files planned in one turn, finished in the next
+
+
+async def test_a_failed_grouped_commit_fails_every_file_that_waited_for_it(tmp_path: Path) -> None:
+    plan = JobPlan.create(tmp_path, new_record(), batching=MANUAL)
+    scope = PlanScope(plan)
+    plan.close()  # the database is gone: the commit cannot happen
+
+    async def one(index: int) -> None:
+        await scope.planned(destination=f"{index}.bin", source=f"s/{index}", size=1, source_mtime=None)
+
+    outcomes = await asyncio.gather(*(one(index) for index in range(5)), return_exceptions=True)
+    assert all(isinstance(outcome, sqlite3.ProgrammingError) for outcome in outcomes), outcomes

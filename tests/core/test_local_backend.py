@@ -271,6 +271,50 @@ async def test_fsync_commits_the_same_bytes(root: Path) -> None:
     assert (root / "durable.bin").read_bytes() == data
 
 
+# ---- a whole small file in one go (what the engine uses for one-chunk files)
+
+
+async def test_write_whole_lands_the_bytes_and_time_and_reports_the_length(root: Path) -> None:
+    backend = LocalBackend(root)
+    when = datetime(2021, 6, 1, 12, 0, 0, tzinfo=UTC)
+    data = os.urandom(20_000)
+
+    landed = await backend.write_whole("new dir/ü #1.bin", data, WriteProps(last_modified=when))
+
+    assert landed == len(data)
+    assert (root / "new dir" / "ü #1.bin").read_bytes() == data
+    assert (root / "new dir" / "ü #1.bin").stat().st_mtime == when.timestamp()
+    assert names(root / "new dir") == ["ü #1.bin"]  # no temporary name left
+
+
+async def test_write_whole_replaces_an_existing_file(root: Path) -> None:
+    (root / "f.txt").write_bytes(b"old and longer")
+    backend = LocalBackend(root)
+
+    assert await backend.write_whole("f.txt", b"new", WriteProps()) == 3
+
+    assert (root / "f.txt").read_bytes() == b"new"
+    assert names(root) == ["f.txt"]
+
+
+async def test_a_failed_write_whole_leaves_nothing_behind(root: Path) -> None:
+    backend = LocalBackend(root)
+    (root / "dir").mkdir()
+
+    with pytest.raises(TransferError, match="a directory is in the way"):
+        await backend.write_whole("dir", b"x", WriteProps())
+    with (
+        pytest.raises(TransferError, match=r"cannot write .*big\.bin: File too large"),
+        small_file_size_limit(),
+    ):
+        await backend.write_whole("big.bin", b"x" * (2 * SMALL_FILE_LIMIT), WriteProps())
+    with pytest.raises(TransferError, match="outside"):
+        await backend.write_whole("../escape.txt", b"x", WriteProps())
+
+    assert names(root) == ["dir"]
+    assert names(root / "dir") == []
+
+
 # ---- times
 
 

@@ -39,7 +39,7 @@ Microsoft Entra ID (https only). Switches also take AzCopy's --flag=true / --fla
 EPILOG = """\
 environment:
   SHAREFERRY_CONCURRENCY   requests in flight at once (default 32)
-  SHAREFERRY_BUFFER_MB     cap on chunk buffers held in memory (default 256)
+  SHAREFERRY_BUFFER_MB     cap on chunk buffers held in memory (default 64)
   SHAREFERRY_JOB_DIR       where job plans are kept for `shareferry jobs` (default ~/.shareferry/jobs)
 
 exit status: 0 nothing failed, 1 a file failed or the job could not run, 2 bad input

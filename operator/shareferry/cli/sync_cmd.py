@@ -48,7 +48,7 @@ deletion guard:
 
 environment:
   SHAREFERRY_CONCURRENCY   requests in flight at once (default 32)
-  SHAREFERRY_BUFFER_MB     cap on chunk buffers held in memory (default 256)
+  SHAREFERRY_BUFFER_MB     cap on chunk buffers held in memory (default 64)
   SHAREFERRY_JOB_DIR       where job plans are kept for `shareferry jobs` (default ~/.shareferry/jobs)
 
 examples:

@@ -29,6 +29,7 @@ from shareferry.core.objects import ContentHeaders, StoredObject
 
 #: Metadata that marks a zero-length blob as a directory (written by AzCopy and ADLS tools).
 FOLDER_MARKER = "hdi_isfolder"
+_META_PREFIX = "x-ms-meta-"
 #: One page of one directory level: ``(name as listed below the prefix, object)`` pairs.
 ListedPage = list[tuple[str, StoredObject]]
 
@@ -116,6 +117,39 @@ def listed_blob(path: str, item: ET.Element) -> StoredObject:
             content_language=properties.get("Content-Language") or None,
             content_disposition=properties.get("Content-Disposition") or None,
             cache_control=properties.get("Cache-Control") or None,
+        ),
+        metadata=metadata,
+    )
+
+
+def stored_from_get(path: str, data: bytes, headers: Mapping[str, str]) -> StoredObject:
+    """A blob's properties from a ranged Get Blob answer, as the backend's ``stat`` gives them
+    from Get Blob Properties: the size after ``/`` in ``Content-Range``, the whole blob's
+    stored MD5 (``x-ms-blob-content-md5`` on a ranged read, else ``Content-MD5``), Last-Modified,
+    content headers and metadata; a folder marker is a directory."""
+    metadata = {
+        name[len(_META_PREFIX) :]: value
+        for name, value in headers.items()
+        if name.lower().startswith(_META_PREFIX)
+    }
+    modified = headers.get("last-modified")
+    last_modified = http_date(modified) if modified else None
+    if metadata.get(FOLDER_MARKER, "").lower() == "true":
+        return StoredObject(path=path, is_dir=True, last_modified=last_modified, metadata=metadata)
+    total = (headers.get("content-range") or "").rpartition("/")[2]
+    md5 = headers.get("x-ms-blob-content-md5") or headers.get("content-md5")
+    return StoredObject(
+        path=path,
+        is_dir=False,
+        size=int(total) if total.isdigit() else len(data),
+        last_modified=last_modified,
+        md5=base64.b64decode(md5) if md5 else None,
+        content=ContentHeaders(
+            content_type=headers.get("content-type") or None,
+            content_encoding=headers.get("content-encoding") or None,
+            content_language=headers.get("content-language") or None,
+            content_disposition=headers.get("content-disposition") or None,
+            cache_control=headers.get("cache-control") or None,
         ),
         metadata=metadata,
     )

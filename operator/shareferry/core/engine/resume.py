@@ -6,14 +6,17 @@ runs again (``shareferry jobs resume``), a file the plan holds as done, from a s
 the same size and modification time, is counted as completed without a single request: nothing
 finished is sent twice. Folders are not recorded (creating one again is idempotent and cheap).
 
-Each file's row is committed before its first byte is written and again as soon as it ends
-(about 50 µs per file for the two commits), so a ``kill -9`` loses nothing: a file that ended
-is never sent again, and a file that was under way is known to be partial at the destination.
+Each file's row is committed before its first byte is written and again as soon as it ends, so
+a ``kill -9`` loses nothing: a file that ended is never sent again, and a file that was under way
+is known to be partial at the destination. Commits are grouped (:class:`GroupCommit`): every file
+that records something in the same turn of the event loop waits for one commit of them all, so
+with many small files in flight a commit (about 80 µs) is shared instead of paid twice per file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from shareferry.core.accounting import FileResult, Outcome
 from shareferry.core.engine.context import EngineContext
@@ -29,6 +32,36 @@ _STATES = {
 EARLIER_RUN = "completed by an earlier run of this job"
 
 
+class GroupCommit:
+    """One commit of a job plan for every caller that asks in the same turn of the event loop.
+
+    :meth:`commit` returns once what the caller buffered is committed: the first caller of a
+    turn schedules the commit for the end of that turn (after every task already runnable has
+    had its go), later callers of the turn wait for the same one. A failed commit raises in
+    every caller that waited for it."""
+
+    def __init__(self, plan: JobPlan) -> None:
+        self._plan = plan
+        self._pending: asyncio.Future[None] | None = None
+
+    async def commit(self) -> None:
+        if self._pending is None:
+            loop = asyncio.get_running_loop()
+            self._pending = loop.create_future()
+            loop.call_soon(self._run)
+        await asyncio.shield(self._pending)  # a cancelled waiter does not cancel the others'
+
+    def _run(self) -> None:
+        done, self._pending = self._pending, None
+        assert done is not None
+        try:
+            self._plan.flush()
+        except Exception as error:  # handed to every waiter
+            done.set_exception(error)
+        else:
+            done.set_result(None)
+
+
 @dataclass(frozen=True)
 class PlanScope:
     """The part of a job plan one pair of backends writes: every destination path is keyed with
@@ -36,11 +69,15 @@ class PlanScope:
 
     plan: JobPlan
     prefix: str = ""
+    _commits: GroupCommit = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_commits", GroupCommit(self.plan))
 
     def previous(self, destination: str) -> PlannedFile | None:
         return self.plan.previous(self.prefix + destination)
 
-    def planned(self, *, destination: str, source: str, size: int, source_mtime: str | None) -> None:
+    async def planned(self, *, destination: str, source: str, size: int, source_mtime: str | None) -> None:
         self.plan.planned(
             destination=self.prefix + destination,
             source=source,
@@ -48,11 +85,13 @@ class PlanScope:
             source_mtime=source_mtime,
             is_dir=False,
         )
-        self.plan.flush()  # durable before the first byte is written: a partial file is known
+        await self._commits.commit()  # durable before the first byte is written: a partial file is known
 
-    def finished(self, destination: str, *, state: FileState, md5: str | None, error: str | None) -> None:
+    async def finished(
+        self, destination: str, *, state: FileState, md5: str | None, error: str | None
+    ) -> None:
         self.plan.finished(self.prefix + destination, state=state, md5=md5, error=error)
-        self.plan.flush()  # durable at once: a kill right after never sends this file again
+        await self._commits.commit()  # durable at once: a kill right after never sends this file again
 
 
 def mtime_text(obj: StoredObject) -> str | None:
@@ -101,10 +140,10 @@ def resumed_result(ctx: EngineContext, transfer: Transfer) -> FileResult | None:
     )
 
 
-def record_planned(ctx: EngineContext, transfer: Transfer) -> None:
+async def record_planned(ctx: EngineContext, transfer: Transfer) -> None:
     if ctx.plan is None or transfer.is_dir:
         return
-    ctx.plan.planned(
+    await ctx.plan.planned(
         destination=transfer.destination,
         source=transfer.source.path,
         size=transfer.source.size,
@@ -112,7 +151,7 @@ def record_planned(ctx: EngineContext, transfer: Transfer) -> None:
     )
 
 
-def record_result(ctx: EngineContext, result: FileResult, *, is_dir: bool) -> None:
+async def record_result(ctx: EngineContext, result: FileResult, *, is_dir: bool) -> None:
     if ctx.plan is None or is_dir:
         return
-    ctx.plan.finished(result.path, state=_STATES[result.outcome], md5=result.md5, error=result.error)
+    await ctx.plan.finished(result.path, state=_STATES[result.outcome], md5=result.md5, error=result.error)

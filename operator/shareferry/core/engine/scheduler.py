@@ -53,9 +53,9 @@ async def transfer_and_count(ctx: EngineContext, transfer: Transfer) -> None:
     if earlier is not None:
         ctx.accounting.done(earlier)
         return
-    record_planned(ctx, transfer)
+    await record_planned(ctx, transfer)
     result = await copy_one(ctx, transfer)
-    record_result(ctx, result, is_dir=transfer.is_dir)
+    await record_result(ctx, result, is_dir=transfer.is_dir)
     ctx.accounting.done(result)
 
 
