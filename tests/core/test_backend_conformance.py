@@ -379,6 +379,33 @@ async def test_listing_a_missing_directory_raises_not_found(backend: Backend) ->
         await listing(backend, "file.txt")
 
 
+@pytest.mark.parametrize("skip_vanished", [True, False], ids=["skip-vanished", "strict"])
+async def test_a_directory_removed_during_the_walk(backend: Backend, skip_vanished: bool) -> None:
+    """Removed after its parent was listed, before the walk reaches its entries: walked as empty
+    with ``skip_vanished`` (the later siblings still come), else the walk fails. A directory that
+    only exists through the objects below it (Blob) cannot fail that way: it lists as empty."""
+    for name in ("a/1.txt", "b/x/2.txt", "b/3.txt", "c/4.txt"):
+        await write_file(backend, name, b"x")
+    seen: list[str] = []
+
+    async def walk() -> None:
+        async for obj in backend.list("", recursive=True, skip_vanished=skip_vanished):
+            seen.append(obj.path)
+            if obj.path == "b":  # listed: now remove it, as another shard of a sync would
+                for name in ("b/x/2.txt", "b/3.txt", "b/x", "b"):
+                    if backend.capabilities.folders or not name.endswith(("b/x", "b")):
+                        await backend.delete(name)
+
+    if skip_vanished or not backend.capabilities.folders:
+        await walk()
+        files = [path for path in seen if not path.startswith("b/")]
+        assert [path for path in files if path.endswith(".txt")] == ["a/1.txt", "c/4.txt"]
+        assert seen[-2:] == ["c", "c/4.txt"]
+    else:
+        with pytest.raises((NotFoundError, TransferError)):
+            await walk()
+
+
 # ---- deleting
 
 

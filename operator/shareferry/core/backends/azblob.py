@@ -198,9 +198,13 @@ class AzureBlobBackend:
             return True
         return False
 
-    async def list(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
+    async def list(
+        self, path: str, *, recursive: bool, skip_vanished: bool = False
+    ) -> AsyncIterator[StoredObject]:
         """Tree order, one listing call per open directory level at a time (see
-        :func:`tree_order_level` for how a level is put in order without reading it whole)."""
+        :func:`tree_order_level` for how a level is put in order without reading it whole).
+        A virtual directory whose blobs all went meanwhile lists as empty, whatever
+        ``skip_vanished`` says: a prefix with no blobs is not an error."""
         path = _clean(path)
         found = False
         with self._mapped("list", path):

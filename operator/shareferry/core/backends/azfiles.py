@@ -252,19 +252,28 @@ class AzureFilesBackend:
             key = _header(headers, "x-ms-file-permission-key")
             return None if key is None else str(await self._share.get_permission_for_share(key))
 
-    def list(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
+    def list(self, path: str, *, recursive: bool, skip_vanished: bool = False) -> AsyncIterator[StoredObject]:
         """Objects below directory ``path`` in tree order. One directory's entries are gathered
         (page by page) and sorted before any is yielded, so memory holds one listing per open
         depth level; a single directory with millions of entries is held whole (names, sizes,
-        times) while it is walked."""
-        return self._walk(path.strip("/"), recursive=recursive)
+        times) while it is walked. ``skip_vanished``: see :meth:`Backend.list`."""
+        return self._walk(path.strip("/"), recursive=recursive, skip_vanished=skip_vanished, nested=False)
 
-    async def _walk(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
-        entries = await self._list_one(path)
+    async def _walk(
+        self, path: str, *, recursive: bool, skip_vanished: bool, nested: bool
+    ) -> AsyncIterator[StoredObject]:
+        try:
+            entries = await self._list_one(path)
+        except NotFoundError:
+            if nested and skip_vanished:
+                return  # removed since its parent was listed: nothing is below it now
+            raise
         for entry in entries:
             yield entry
             if entry.is_dir and recursive:
-                async for below in self._walk(entry.path, recursive=True):
+                async for below in self._walk(
+                    entry.path, recursive=True, skip_vanished=skip_vanished, nested=True
+                ):
                     yield below
 
     async def _list_one(self, path: str) -> Sequence[StoredObject]:

@@ -79,11 +79,17 @@ class Backend(Protocol):
         headers, metadata, SMB info when the backend has it); ``None`` when nothing is there.
         The root (``""``) of a backend with folders is a directory."""
 
-    def list(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
+    def list(self, path: str, *, recursive: bool, skip_vanished: bool = False) -> AsyncIterator[StoredObject]:
         """Objects below the directory ``path`` in tree order (see :mod:`objects`), not the
         directory itself; one level when not recursive. Streams: memory does not grow with the
         number of objects beyond one page per open directory level. Raises
-        :class:`NotFoundError` when ``path`` is not a directory."""
+        :class:`NotFoundError` when ``path`` is not a directory.
+
+        A directory below ``path`` that is listed and then removed before the walk reaches its
+        entries makes the walk fail (the listing is incomplete), unless ``skip_vanished``: then
+        it is walked as empty, which it now is. A sync's destination is listed that way (the
+        other shards of the same sync remove directories while it is walked); a source never
+        is, so a sync never deletes on an incomplete listing of its source."""
 
     async def read(self, path: str, offset: int, length: int) -> bytes:
         """Bytes ``[offset, offset+length)`` of a file (short only at its end)."""

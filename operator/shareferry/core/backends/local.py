@@ -294,7 +294,9 @@ class LocalBackend:
         parts = _segments(path, refusal="refusing to read outside the source")
         return await asyncio.to_thread(self._read, parts, offset, length)
 
-    async def list(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
+    async def list(
+        self, path: str, *, recursive: bool, skip_vanished: bool = False
+    ) -> AsyncIterator[StoredObject]:
         parts = _segments(path, refusal="refusing to read outside the source")
         first, identity = await asyncio.to_thread(self._scan_top, parts)
         levels = [_Level(entries=iter(first), identity=identity)]
@@ -307,7 +309,7 @@ class LocalBackend:
                 continue  # a symlink back to a directory above: following it would never end
             yield entry.obj
             if entry.obj.is_dir and recursive:
-                below = await asyncio.to_thread(self._scan_nested, entry.obj.path, entry.full)
+                below = await asyncio.to_thread(self._scan_nested, entry.obj.path, entry.full, skip_vanished)
                 levels.append(_Level(entries=iter(below), identity=entry.identity))
 
     # ---- writing
@@ -384,9 +386,13 @@ class LocalBackend:
         except OSError as exc:
             raise TransferError(f"cannot list {full}: {exc.strerror}") from exc
 
-    def _scan_nested(self, rel: str, full: str) -> Sequence[_Entry]:
+    def _scan_nested(self, rel: str, full: str, skip_vanished: bool) -> Sequence[_Entry]:
         try:
             return self._scan(rel, full)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            if skip_vanished:
+                return ()  # removed (or replaced by a file) since its parent was read
+            raise TransferError(f"cannot list {full}: {exc.strerror}; the listing is incomplete") from exc
         except OSError as exc:
             raise TransferError(f"cannot list {full}: {exc.strerror}; the listing is incomplete") from exc
 

@@ -179,7 +179,9 @@ class MemoryBackend:
         await asyncio.sleep(0)
         return file.data[offset : offset + length]
 
-    async def list(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
+    async def list(
+        self, path: str, *, recursive: bool, skip_vanished: bool = False
+    ) -> AsyncIterator[StoredObject]:
         top = "/".join(_segments(path))
         if top not in self._dirs:
             raise NotFoundError(f"no such directory: {self.describe(top)}")
@@ -195,8 +197,10 @@ class MemoryBackend:
                 )
             elif (folder := self._dirs.get(child)) is not None:
                 yield StoredObject(path=child, is_dir=True, last_modified=folder.last_modified)
-                if recursive and child in self._dirs:  # it may have gone while the caller worked
+                if recursive and child in self._dirs:
                     levels.append(self._children(child))
+                elif recursive and not skip_vanished:  # gone while the caller worked
+                    raise NotFoundError(f"no such directory: {self.describe(child)}")
             await asyncio.sleep(0)
 
     async def open_writer(self, path: str, *, size: int, props: WriteProps) -> MemoryWriter:

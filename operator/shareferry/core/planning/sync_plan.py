@@ -126,13 +126,17 @@ class SyncScope:
 async def _listing(
     backend: Backend, root: str, *, recursive: bool, missing_ok: bool
 ) -> AsyncIterator[StoredObject]:
-    """``root``'s listing; with ``missing_ok`` a missing ``root`` is an empty tree, but a missing
-    share or container is still an error (nothing could be written there)."""
+    """``root``'s listing; with ``missing_ok`` (the destination) a missing ``root`` is an empty
+    tree and a directory removed while it is walked is walked as empty (see
+    :meth:`Backend.list`), but a missing share or container is still an error (nothing could be
+    written there)."""
+    started = False
     try:
-        async for obj in backend.list(root, recursive=recursive):
+        async for obj in backend.list(root, recursive=recursive, skip_vanished=missing_ok):
+            started = True
             yield obj
     except NotFoundError:
-        if not missing_ok:
+        if not missing_ok or started:  # after the first entry: not the root, so never "empty"
             raise
         try:
             container = await backend.stat("")
