@@ -11,6 +11,7 @@ import pytest
 from azure.storage.fileshare import ShareClient
 from yarl import URL
 
+from shareferry.core.backends.azfiles import AzureFilesBackend
 from shareferry.core.backends.azfiles_wire import FilesWire, SharedKeySigner
 from shareferry.core.backends.storage_wire import environment_proxy
 from shareferry.emulator import RunningEmulator
@@ -97,3 +98,30 @@ def _props(data: bytes):  # type: ignore[no-untyped-def]
     from shareferry.core.objects import WriteProps
 
     return WriteProps(content_md5=hashlib.md5(data).digest())
+
+
+async def test_sdk_requests_take_the_environments_proxy_too(
+    emulator: RunningEmulator, share: ShareClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What still goes through the SDK (here: creating a directory) has its own transport,
+    told the same proxy once (aiohttp's per-request environment lookups are off)."""
+    account = emulator.account()
+    async with forward_proxy() as proxy:
+        address = URL(proxy.url)
+        monkeypatch.setenv("http_proxy", f"http://ferry:s3cret@{address.host}:{address.port}")
+        backend = AzureFilesBackend(
+            endpoint=emulator.account_url(),
+            share=share.share_name,
+            account_name=account.name,
+            account_key=account.key,
+        )
+        try:
+            await backend.make_dir("made through the proxy")
+        finally:
+            await backend.close()
+    directory_requests = [seen for seen in proxy.seen if "restype=directory" in seen.url]
+    assert [seen.method for seen in directory_requests] == ["PUT"]
+    expected = "Basic " + base64.b64encode(b"ferry:s3cret").decode()
+    assert {seen.proxy_authorization for seen in proxy.seen} == {expected}
+    monkeypatch.delenv("http_proxy")
+    assert share.get_directory_client("made through the proxy").exists()

@@ -49,6 +49,7 @@ from shareferry.core.backends.azblob_wire import (
 )
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
+from shareferry.core.backends.sdk_transport import sdk_client_options
 from shareferry.core.errors import (
     CopySourceError,
     CredentialError,
@@ -138,7 +139,11 @@ class AzureBlobBackend:
             credential = {"account_name": self._account_name, "account_key": account_key}
         elif self._sas:
             credential = self._sas
-        self._service = BlobServiceClient(account_url=self.endpoint, credential=credential, retry_total=0)
+        self._service = BlobServiceClient(
+            account_url=self.endpoint,
+            credential=credential,
+            **sdk_client_options(self.endpoint, {"retry_total": 0}),
+        )
         self._container = self._service.get_container_client(container)
         # SAS and shared key: range reads skip the SDK's pipeline (see azblob_wire).
         self._wire = blob_wire_for(

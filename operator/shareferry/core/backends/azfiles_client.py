@@ -9,6 +9,7 @@ from typing import Any
 from azure.core.credentials import AzureSasCredential
 from azure.storage.fileshare.aio import ShareServiceClient
 
+from shareferry.core.backends.sdk_transport import sdk_client_options
 from shareferry.core.credentials import Credential
 
 
@@ -24,7 +25,7 @@ def share_service_client(
     """An async client for the account at ``endpoint`` (no query string). First match wins:
     ``sas``, then ``account_name`` + ``account_key``, then ``token_credential`` (an async token
     credential, sent with ``token_intent="backup"``), else anonymous. ``options`` go to the client
-    as they are (retries, timeouts, trailing dots)."""
+    (retries, timeouts, trailing dots), with the core's transport (:mod:`.sdk_transport`)."""
     credential: Any = None
     if sas:
         credential = AzureSasCredential(sas.lstrip("?"))
@@ -35,7 +36,9 @@ def share_service_client(
     elif token_credential is not None:
         credential = token_credential
         options["token_intent"] = "backup"  # noqa: S105 - the Files OAuth intent, not a secret
-    return ShareServiceClient(account_url=endpoint, credential=credential, **options)
+    return ShareServiceClient(
+        account_url=endpoint, credential=credential, **sdk_client_options(endpoint, options)
+    )
 
 
 def share_service_client_for(endpoint: str, credential: Credential, **options: Any) -> ShareServiceClient:

@@ -13,6 +13,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.storage.blob.aio import BlobServiceClient
 
 from shareferry.core.backends.azfiles_client import share_service_client_for
+from shareferry.core.backends.sdk_transport import sdk_client_options
 from shareferry.core.credentials import Credential
 from shareferry.core.errors import CredentialError, TransferError
 from shareferry.core.locations import Location
@@ -29,7 +30,10 @@ async def container_names(location: Location, credential: Credential) -> AsyncIt
                     yield share.name
         else:
             sdk_credential: Any = credential.sdk_credential()
-            async with BlobServiceClient(location.endpoint, credential=sdk_credential) as blobs:
+            blob_options = sdk_client_options(location.endpoint, {})
+            async with BlobServiceClient(
+                location.endpoint, credential=sdk_credential, **blob_options
+            ) as blobs:
                 async for container in blobs.list_containers():
                     yield container.name
     except ClientAuthenticationError as exc:

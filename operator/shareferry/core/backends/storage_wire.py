@@ -270,15 +270,23 @@ class Proxy:
     headers: Mapping[str, str] | None  # Proxy-Authorization, when the URL had credentials
 
 
-def environment_proxy(target: URL) -> Proxy | None:
-    """The proxy the environment names for ``target`` (``HTTPS_PROXY`` / ``HTTP_PROXY`` by its
-    scheme, in either case, as the standard library reads them), or ``None`` when none is set or
-    ``NO_PROXY`` exempts its host."""
-    proxies = urllib.request.getproxies_environment()
-    address = proxies.get(target.scheme)
+def environment_proxy_address(target: URL) -> str | None:
+    """The proxy URL (credentials included) the environment names for ``target``
+    (``HTTPS_PROXY`` / ``HTTP_PROXY`` by its scheme, in either case, as the standard library
+    reads them), or ``None`` when none is set or ``NO_PROXY`` exempts its host."""
+    address = urllib.request.getproxies_environment().get(target.scheme)
     if not address or (target.host and urllib.request.proxy_bypass(target.host)):
         return None
-    url = URL(address if "://" in address else f"http://{address}")
+    return address if "://" in address else f"http://{address}"
+
+
+def environment_proxy(target: URL) -> Proxy | None:
+    """:func:`environment_proxy_address` as aiohttp takes it: the URL without its credentials,
+    which become a ``Proxy-Authorization`` header."""
+    address = environment_proxy_address(target)
+    if address is None:
+        return None
+    url = URL(address)
     if not url.user:
         return Proxy(url=url, headers=None)
     pair = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode()
