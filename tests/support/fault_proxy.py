@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from aiohttp import ClientSession, web
 from yarl import URL
 
-_HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
+from tests.support.relay import relay, serving
 
 
 @dataclass
@@ -49,25 +49,12 @@ async def fault_proxy(upstream: str, *, busy_listings: Collection[int] = ()) -> 
                     text="<?xml version='1.0'?><Error><Code>ServerBusy</Code><Message>busy</Message></Error>",
                     content_type="application/xml",
                 )
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
-        async with session.request(
-            request.method,
-            URL(upstream.rstrip("/") + request.rel_url.raw_path_qs, encoded=True),
-            headers=headers,
-            data=await request.read() or None,  # no body: no Content-Type added (it is signed)
-            allow_redirects=False,
-        ) as answer:
-            body = await answer.read()
-            kept = {name: value for name, value in answer.headers.items() if name.lower() not in _HOP_BY_HOP}
-            return web.Response(status=answer.status, headers=kept, body=body)
+        return await relay(
+            session, request, URL(upstream.rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
+        )
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.SockSite(runner, listener).start()
     try:
-        yield proxy
+        async with serving(listener, forward):
+            yield proxy
     finally:
-        await runner.cleanup()
         await session.close()

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import ClientSession, web
 from yarl import URL
 
-_HOP_BY_HOP = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-authorization"}
-)
+from tests.support.relay import relay, serving
 
 
 @dataclass(frozen=True)
@@ -47,26 +45,10 @@ async def forward_proxy() -> AsyncIterator[ForwardProxy]:
     async def forward(request: web.Request) -> web.StreamResponse:
         target = URL(f"http://{request.headers['Host']}{request.rel_url.raw_path_qs}", encoded=True)
         proxy.seen.append(Seen(request.method, str(target), request.headers.get("Proxy-Authorization")))
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
-        async with session.request(
-            request.method,
-            target,
-            headers=headers,
-            data=await request.read() or None,
-            skip_auto_headers=("Content-Type",),  # it is signed: only what the client sent
-            allow_redirects=False,
-        ) as answer:
-            body = await answer.read()
-            kept = {name: value for name, value in answer.headers.items() if name.lower() not in _HOP_BY_HOP}
-            return web.Response(status=answer.status, headers=kept, body=body)
+        return await relay(session, request, target)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.SockSite(runner, listener).start()
     try:
-        yield proxy
+        async with serving(listener, forward):
+            yield proxy
     finally:
-        await runner.cleanup()
         await session.close()

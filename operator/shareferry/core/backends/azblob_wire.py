@@ -111,13 +111,7 @@ def listed_blob(path: str, item: ET.Element) -> StoredObject:
         size=int(properties.get("Content-Length") or 0),
         last_modified=last_modified,
         md5=base64.b64decode(md5) if md5 else None,
-        content=ContentHeaders(
-            content_type=properties.get("Content-Type") or None,
-            content_encoding=properties.get("Content-Encoding") or None,
-            content_language=properties.get("Content-Language") or None,
-            content_disposition=properties.get("Content-Disposition") or None,
-            cache_control=properties.get("Cache-Control") or None,
-        ),
+        content=content_headers(properties),
         metadata=metadata,
     )
 
@@ -144,14 +138,20 @@ def stored_from_get(path: str, data: bytes, headers: Mapping[str, str]) -> Store
         size=int(total) if total.isdigit() else len(data),
         last_modified=last_modified,
         md5=base64.b64decode(md5) if md5 else None,
-        content=ContentHeaders(
-            content_type=headers.get("content-type") or None,
-            content_encoding=headers.get("content-encoding") or None,
-            content_language=headers.get("content-language") or None,
-            content_disposition=headers.get("content-disposition") or None,
-            cache_control=headers.get("cache-control") or None,
-        ),
+        content=content_headers(headers),
         metadata=metadata,
+    )
+
+
+def content_headers(values: Mapping[str, str | None]) -> ContentHeaders:
+    """The five content headers from a listing's properties or a response's headers (which look
+    names up in any case); empty values count as absent, as the SDK reads them."""
+    return ContentHeaders(
+        content_type=values.get("Content-Type") or None,
+        content_encoding=values.get("Content-Encoding") or None,
+        content_language=values.get("Content-Language") or None,
+        content_disposition=values.get("Content-Disposition") or None,
+        cache_control=values.get("Cache-Control") or None,
     )
 
 
