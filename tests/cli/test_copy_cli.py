@@ -569,3 +569,39 @@ def test_blob_make_upload_and_server_side_copy_to_files(
     assert read_share(share).files == TREE
     for result in (made, up, across):
         assert_secret_free(result, signature(sas), signature(blob_sas))
+
+
+def test_a_files_only_copy_never_loads_the_blob_sdk(
+    emulator: RunningEmulator, service: ShareServiceClient, sas: str, tmp_path: Path
+) -> None:
+    # The Blob SDK is about 12 MiB of a Files job's memory: it is imported only when needed.
+    share = service.create_share("filesonly")
+    write_share(share, {"a.txt": b"alpha", "d/b.txt": b"beta"})
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "shareferry",
+            "copy",
+            share_url(emulator, share, "", sas),
+            str(tmp_path / "out"),
+            "--from-to",
+            "FileLocal",
+            "--recursive",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=clean_environment(),
+        stdin=subprocess.DEVNULL,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert read_local(tmp_path / "out").files == {"filesonly/a.txt": b"alpha", "filesonly/d/b.txt": b"beta"}
+    imported = [
+        line.rpartition("|")[2].strip() for line in process.stderr.splitlines() if "import time:" in line
+    ]
+    assert "azure.storage.fileshare" in imported
+    assert not [name for name in imported if name.startswith("azure.storage.blob")]
