@@ -13,7 +13,7 @@ from yarl import URL
 
 from shareferry.core.backends.azfiles import AzureFilesBackend
 from shareferry.core.backends.azfiles_wire import FilesWire, SharedKeySigner
-from shareferry.core.backends.storage_wire import environment_proxy
+from shareferry.core.backends.storage_wire import WireSender, environment_proxy
 from shareferry.emulator import RunningEmulator
 from tests.support.forward_proxy import forward_proxy
 
@@ -29,12 +29,8 @@ def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def files_wire(emulator: RunningEmulator, share: str) -> FilesWire:
     account = emulator.account()
-    return FilesWire(
-        endpoint=emulator.account_url(),
-        share=share,
-        api_version="2024-08-04",
-        signer=SharedKeySigner(account.name, account.key),
-    )
+    sender = WireSender(api_version="2024-08-04", signer=SharedKeySigner(account.name, account.key))
+    return FilesWire(endpoint=emulator.account_url(), share=share, sender=sender)
 
 
 async def test_requests_go_through_the_proxy_the_environment_names(

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
-from shareferry.core.backends.storage_wire import WireSender, http_date, read_xml, signer_or_none
+from shareferry.core.backends.storage_wire import WireSender, http_date, lean_sender, read_xml
 from shareferry.core.objects import ContentHeaders, StoredObject
 
 #: Metadata that marks a zero-length blob as a directory (written by AzCopy and ADLS tools).
@@ -181,13 +181,15 @@ def blob_wire_for(
     """The lean path for a backend authorised by a SAS or an account key; ``None`` otherwise
     (Entra ID tokens, anonymous access and malformed keys keep the SDK for everything).
     ``connection_timeout`` defaults to the SDK's for storage clients."""
-    try:
-        signer = signer_or_none(sas, account_name, account_key)
-    except ValueError:
-        return None  # the SDK reports a malformed key when it is first used
-    if sas is None and signer is None:
-        return None
-    sender = WireSender(
-        api_version=api_version, sas=sas, signer=signer, connection_timeout=connection_timeout
+    sender = lean_sender(
+        sas=sas,
+        account_name=account_name,
+        account_key=account_key,
+        api_version=api_version,
+        connection_timeout=connection_timeout,
     )
-    return BlobWire(endpoint=endpoint, container=container, snapshot=snapshot, sender=sender)
+    return (
+        None
+        if sender is None
+        else BlobWire(endpoint=endpoint, container=container, snapshot=snapshot, sender=sender)
+    )

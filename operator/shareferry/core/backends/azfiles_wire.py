@@ -31,9 +31,9 @@ from shareferry.core.backends.storage_wire import (
     WireResponse,
     WireSender,
     http_date,
+    lean_sender,
     read_xml,
     service_header_order,
-    signer_or_none,
 )
 from shareferry.core.objects import ContentHeaders, SmbInfo, StoredObject, WriteProps
 
@@ -66,27 +66,14 @@ class DirectoryPage:
 class FilesWire:
     """Lean per-file requests and directory listings on one share (or share snapshot).
 
-    ``endpoint`` is the account URL (virtual-host or path-style); exactly one of ``sas`` and
-    ``signer`` authorises every request. Paths are full paths inside the share. ``api_version``
-    is the ``x-ms-version`` the backend's SDK clients send.
+    ``endpoint`` is the account URL (virtual-host or path-style); ``sender`` sends and
+    authorises every request. Paths are full paths inside the share.
     """
 
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        share: str,
-        api_version: str,
-        snapshot: str | None = None,
-        sas: str | None = None,
-        signer: SharedKeySigner | None = None,
-        connection_timeout: float = 30,
-    ) -> None:
+    def __init__(self, *, endpoint: str, share: str, sender: WireSender, snapshot: str | None = None) -> None:
         self._share_url = f"{endpoint.rstrip('/')}/{quote(share)}"
         self._snapshot = snapshot
-        self._sender = WireSender(
-            api_version=api_version, sas=sas, signer=signer, connection_timeout=connection_timeout
-        )
+        self._sender = sender
 
     # ---- the three operations -----------------------------------------------------------------
 
@@ -279,18 +266,15 @@ def wire_for(
 ) -> FilesWire | None:
     """The lean path for a backend authorised by a SAS or an account key; ``None`` otherwise
     (Entra ID tokens, anonymous access and malformed keys keep the SDK for everything)."""
-    try:
-        signer = signer_or_none(sas, account_name, account_key)
-    except ValueError:
-        return None  # the SDK reports a malformed key when it is first used
-    if sas is None and signer is None:
-        return None
-    return FilesWire(
-        endpoint=endpoint,
-        share=share,
-        api_version=api_version,
-        snapshot=snapshot,
+    sender = lean_sender(
         sas=sas,
-        signer=signer,
+        account_name=account_name,
+        account_key=account_key,
+        api_version=api_version,
         connection_timeout=connection_timeout,
+    )
+    return (
+        None
+        if sender is None
+        else FilesWire(endpoint=endpoint, share=share, sender=sender, snapshot=snapshot)
     )

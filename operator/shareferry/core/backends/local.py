@@ -152,21 +152,6 @@ class LocalWriter:
         """Where the bytes are staged until commit."""
         return self._temp
 
-    @property
-    def final_path(self) -> str:
-        """Where the file lands on commit."""
-        return self._final
-
-    # Blocking forms, for a caller already off the event loop.
-    def write_now(self, offset: int, data: bytes) -> None:
-        self._pwrite(offset, data)
-
-    def commit_now(self) -> None:
-        self._commit()
-
-    def discard_now(self) -> None:
-        self._discard()
-
     async def write(self, offset: int, data: bytes) -> None:
         if offset < 0:
             raise ValueError(f"negative offset {offset}")
@@ -478,15 +463,15 @@ class LocalBackend:
         return LocalWriter(fd=fd, temp=temp, final=final, props=props, fsync=self._fsync)
 
     def _write_whole(self, path: str, data: bytes, props: WriteProps) -> int:
-        writer = self._open_writer(path, len(data), props)
+        writer = self._open_writer(path, len(data), props)  # the writer's blocking steps, in turn
         try:
-            writer.write_now(0, data)
-            writer.commit_now()
+            writer._pwrite(0, data)
+            writer._commit()
         except BaseException:
-            writer.discard_now()
+            writer._discard()
             raise
         try:
-            return os.stat(writer.final_path).st_size
+            return os.stat(writer._final).st_size
         except OSError as exc:
             raise TransferError(f"cannot read back {self.describe(path)}: {exc.strerror}") from exc
 

@@ -120,14 +120,26 @@ def service_header_order(name: str) -> tuple[str, str]:
     return name.replace("-", "").replace("_", "!"), name
 
 
-def signer_or_none(sas: str | None, account_name: str, account_key: str | None) -> SharedKeySigner | None:
-    """The signer for a backend with no SAS but an account key; ``None`` otherwise.
-
-    :class:`ValueError` for a malformed key (callers keep the SDK, which reports it when the key
-    is first used)."""
-    if sas is not None or account_key is None:
-        return None
-    return SharedKeySigner(account_name, account_key)
+def lean_sender(
+    *,
+    sas: str | None,
+    account_name: str,
+    account_key: str | None,
+    api_version: str,
+    connection_timeout: float,
+) -> WireSender | None:
+    """The sender of a backend's lean path: authorised by its SAS, else by its account key;
+    ``None`` with neither (Entra ID tokens, anonymous access) or with a malformed key (the
+    backend keeps the SDK for everything, which reports the key when it is first used)."""
+    signer = None
+    if sas is None:
+        if account_key is None:
+            return None
+        try:
+            signer = SharedKeySigner(account_name, account_key)
+        except ValueError:
+            return None
+    return WireSender(api_version=api_version, sas=sas, signer=signer, connection_timeout=connection_timeout)
 
 
 class WireResponse:

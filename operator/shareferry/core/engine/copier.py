@@ -281,10 +281,7 @@ async def _copy_small(
             landed: int = await request(ctx, lambda: whole(transfer.destination, data, props))
             ctx.accounting.progress(size)
             if ctx.options.check_length and landed != size:
-                raise TransferError(
-                    f"{ctx.destination.describe(transfer.destination)} has {landed} bytes after the "
-                    f"copy, expected {size}"
-                )
+                raise _length_error(ctx, transfer.destination, landed, size)
             return FileResult(
                 transfer.destination, size, Outcome.COMPLETED, md5=digest.hex() if digest else None
             )
@@ -316,10 +313,14 @@ async def _check_length(ctx: EngineContext, destination: str, expected: int) -> 
         return
     landed = await ctx.destination.stat(destination)
     if landed is None or landed.size != expected:
-        found = "nothing" if landed is None else f"{landed.size} bytes"
-        raise TransferError(
-            f"{ctx.destination.describe(destination)} has {found} after the copy, expected {expected}"
-        )
+        raise _length_error(ctx, destination, None if landed is None else landed.size, expected)
+
+
+def _length_error(ctx: EngineContext, destination: str, landed: int | None, expected: int) -> TransferError:
+    found = "nothing" if landed is None else f"{landed} bytes"
+    return TransferError(
+        f"{ctx.destination.describe(destination)} has {found} after the copy, expected {expected}"
+    )
 
 
 def _verify_md5(
