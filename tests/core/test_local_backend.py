@@ -17,7 +17,7 @@ import pytest
 
 from shareferry.core.backends.local import PARTIAL_SUFFIX, LocalBackend
 from shareferry.core.errors import CredentialError, NotFoundError, TransferError
-from shareferry.core.objects import StoredObject, WriteProps
+from shareferry.core.objects import Refusal, Refused, StoredObject, WriteProps
 
 OUTSIDE_CONTENT = b"must stay untouched"
 
@@ -361,9 +361,14 @@ def linked_tree(root: Path) -> Path:
 async def test_symlinks_are_skipped_unless_followed(linked_tree: Path) -> None:
     backend = LocalBackend(linked_tree)
 
-    assert [obj.path for obj in await listing(backend)] == ["real", "real/f.txt"]
-    assert await backend.stat("link_file") is None
-    assert await backend.stat("link_dir") is None
+    objects = await listing(backend)
+    assert [obj.path for obj in objects if obj.refusal is None] == ["real", "real/f.txt"]
+    refused = {obj.path: obj.refusal for obj in objects if obj.refusal is not None}
+    assert set(refused) == {"broken", "link_dir", "link_file", "real/again", "real/back", "self_loop"}
+    assert all(r.kind is Refused.SPECIAL and "symbolic link" in r.reason for r in refused.values())
+    for link in ("link_file", "link_dir"):
+        found = await backend.stat(link)
+        assert found is not None and found.refusal is not None and not found.is_dir
     with pytest.raises(NotFoundError):
         await backend.read("link_file", 0, 4)
 
@@ -372,7 +377,17 @@ async def test_followed_symlinks_are_listed_and_loops_are_cut(linked_tree: Path)
     backend = LocalBackend(linked_tree, follow_symlinks=True)
 
     objects = await asyncio.wait_for(listing(backend), timeout=10)
+    refused = {obj.path: obj.refusal.reason for obj in objects if obj.refusal is not None}
+    objects = [obj for obj in objects if obj.refusal is None]
 
+    assert refused == {
+        "broken": "not a regular file (a broken symbolic link)",
+        "link_dir/again": "a symbolic link to a directory above it (following it would never end)",
+        "link_dir/back": "a symbolic link to a directory above it (following it would never end)",
+        "real/again": "a symbolic link to a directory above it (following it would never end)",
+        "real/back": "a symbolic link to a directory above it (following it would never end)",
+        "self_loop": "not a regular file (a loop of symbolic links)",
+    }
     assert [(obj.path, obj.is_dir, obj.size) for obj in objects] == [
         ("link_dir", True, 0),
         ("link_dir/f.txt", False, 4),
@@ -383,22 +398,28 @@ async def test_followed_symlinks_are_listed_and_loops_are_cut(linked_tree: Path)
     assert await backend.read("link_dir/f.txt", 0, 10) == b"data"
     linked = await backend.stat("link_file")
     assert linked is not None and linked.size == 4
-    assert await backend.stat("broken") is None
+    broken = await backend.stat("broken")
+    assert broken is not None and broken.refusal is not None and "broken" in broken.refusal.reason
 
 
 # ---- listings
 
 
-async def test_special_files_are_not_listed(root: Path) -> None:
+async def test_special_files_are_listed_as_refused(root: Path) -> None:
     (root / "plain.txt").write_bytes(b"x")
     os.mkfifo(root / "pipe")
     backend = LocalBackend(root)
 
-    assert [obj.path for obj in await listing(backend)] == ["plain.txt"]
-    assert await backend.stat("pipe") is None
+    objects = await listing(backend)
+    assert [(obj.path, obj.refusal) for obj in objects] == [
+        ("pipe", Refusal(Refused.SPECIAL, "not a regular file (a named pipe)")),
+        ("plain.txt", None),
+    ]
+    piped = await backend.stat("pipe")
+    assert piped is not None and piped.refusal == objects[0].refusal
 
 
-async def test_a_directory_that_vanishes_mid_listing_makes_the_listing_fail(root: Path) -> None:
+async def test_a_directory_that_vanishes_mid_listing_is_listed_as_unreadable(root: Path) -> None:
     for name in ("a/1.txt", "b/2.txt"):
         (root / name).parent.mkdir(exist_ok=True)
         (root / name).write_bytes(b"x")
@@ -409,19 +430,20 @@ async def test_a_directory_that_vanishes_mid_listing_makes_the_listing_fail(root
 
     shutil.rmtree(root / "b")
 
-    with pytest.raises(TransferError, match=r"cannot list .*b: .*the listing is incomplete"):
-        async for _ in walk:
-            pass
+    rest = [obj async for obj in walk]
+    assert [obj.path for obj in rest] == ["a/1.txt", "b"]
+    unread = rest[1].refusal
+    assert unread is not None and unread.kind is Refused.UNREADABLE and "cannot list it" in unread.reason
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory whatever its mode")
-async def test_an_unreadable_directory_makes_the_listing_fail(root: Path) -> None:
+async def test_an_unreadable_directory_is_listed_as_unreadable(root: Path) -> None:
     (root / "locked").mkdir()
     (root / "locked" / "hidden.txt").write_bytes(b"x")
     (root / "locked").chmod(0)
     try:
-        with pytest.raises(TransferError, match="the listing is incomplete"):
-            await listing(LocalBackend(root))
+        (locked,) = await listing(LocalBackend(root))
+        assert locked.refusal is not None and locked.refusal.kind is Refused.UNREADABLE
         with pytest.raises(CredentialError):
             await listing(LocalBackend(root), "locked")
     finally:

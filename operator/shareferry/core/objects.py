@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,37 @@ class SmbInfo:
     permission: str | None = None  # SDDL; None when not asked for or not available
 
 
+class Refused(StrEnum):
+    """Why a listed object cannot be transferred (see :class:`Refusal`)."""
+
+    SPECIAL = "special"  # not a regular file or directory (pipe, socket, device, symbolic link)
+    NAME = "name"  # a name no path can carry (not valid UTF-8, an empty segment)
+    UNREADABLE = "unreadable"  # could not be read: a directory's entries, a file's properties
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What a listing says of an object it found but that must not be transferred: it is
+    listed (so a sync pairs it and never deletes what stands at its path), reported with
+    ``reason`` and never read or written. A special file is skipped; a name that cannot be
+    carried and a directory that could not be listed are failures (something is not copied
+    that should be)."""
+
+    kind: Refused
+    reason: str
+
+    @property
+    def failed(self) -> bool:
+        return self.kind is not Refused.SPECIAL
+
+
 @dataclass(frozen=True, slots=True)
 class StoredObject:
     """A file or directory as a listing or a stat reports it.
 
     ``md5``, ``content``, ``metadata`` and ``smb`` may be missing from listings (a listing gives
-    names, sizes and times); :meth:`Backend.stat` fills what the backend knows.
+    names, sizes and times); :meth:`Backend.stat` fills what the backend knows. ``refusal``:
+    the object is there but cannot be transferred (see :class:`Refusal`).
     """
 
     path: str
@@ -53,6 +79,7 @@ class StoredObject:
     content: ContentHeaders | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     smb: SmbInfo | None = None
+    refusal: Refusal | None = None
 
     @property
     def name(self) -> str:

@@ -86,10 +86,18 @@ class Backend(Protocol):
         :class:`NotFoundError` when ``path`` is not a directory.
 
         A directory below ``path`` that is listed and then removed before the walk reaches its
-        entries makes the walk fail (the listing is incomplete), unless ``skip_vanished``: then
-        it is walked as empty, which it now is. A sync's destination is listed that way (the
-        other shards of the same sync remove directories while it is walked); a source never
-        is, so a sync never deletes on an incomplete listing of its source."""
+        entries makes the listing incomplete, unless ``skip_vanished``: then it is walked as
+        empty, which it now is. A sync's destination is listed that way (the other shards of
+        the same sync remove directories while it is walked); a source never is, so a sync never
+        deletes on an incomplete listing of its source. An incomplete listing either fails, or
+        (local files: a directory that vanished or cannot be read) yields that directory with an
+        ``UNREADABLE`` :class:`~shareferry.core.objects.Refusal` and goes on; a sync stops at
+        it, a copy reports it failed.
+
+        Objects that exist but cannot be transferred (pipes, devices, symbolic links not
+        followed, names that cannot be carried) are listed with a ``Refusal`` rather than left
+        out, so they are reported and a sync never deletes what stands at their path. A walk
+        holds one open level per depth and never recurses, so no depth of tree breaks it."""
 
     async def read(self, path: str, offset: int, length: int) -> bytes:
         """Bytes ``[offset, offset+length)`` of a file (short only at its end)."""

@@ -29,15 +29,16 @@ import secrets
 import stat as stat_mode
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.errors import CredentialError, NotFoundError, TransferError
-from shareferry.core.objects import StoredObject, WriteProps
+from shareferry.core.objects import Refusal, Refused, StoredObject, WriteProps
+from shareferry.core.printable import carried_name
 
 MIB = 1024 * 1024
 #: The largest single write: local disks take big writes happily.
@@ -232,6 +233,72 @@ class LocalWriter:
             os.unlink(self._temp)
 
 
+class StreamWriter:
+    """Bytes written in order into a character device or named pipe that stays where it is
+    (``/dev/null``, ``/dev/stdout``, a FIFO): nothing is staged, renamed, truncated or timed,
+    and each write waits for the one before it (a pipe cannot seek). See :class:`~.base.Writer`."""
+
+    def __init__(self, *, fd: int, final: str, on_commit: Callable[[int], None]) -> None:
+        self._fd: int | None = fd
+        self._final = final
+        self._on_commit = on_commit
+        self._written = 0
+        self._failed = False
+        self._turn: asyncio.Condition | None = None
+
+    async def write(self, offset: int, data: bytes) -> None:
+        if self._turn is None:
+            self._turn = asyncio.Condition()
+        async with self._turn:
+            await self._turn.wait_for(lambda: self._failed or self._written >= offset)
+            try:
+                if self._failed or self._written != offset:
+                    raise TransferError(f"cannot write {self._final}: an earlier write failed")
+                await asyncio.to_thread(self._write, data)
+            finally:
+                self._turn.notify_all()
+
+    async def write_from_url(self, offset: int, url: str, source_offset: int, length: int) -> None:
+        raise TransferError(f"cannot write {self._final} from a URL: local files take bytes only")
+
+    async def commit(self, md5: bytes | None) -> None:
+        self._close()
+        if self._failed:
+            raise TransferError(f"cannot commit {self._final}: an earlier write failed")
+        self._on_commit(self._written)
+
+    async def abort(self) -> None:
+        self._close()
+
+    def write_all(self, data: bytes) -> int:
+        """Write ``data`` and close (blocking, for a whole small file); the length written."""
+        try:
+            self._write(data)
+        finally:
+            self._close()
+        self._on_commit(self._written)
+        return self._written
+
+    def _write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise TransferError(f"cannot write {self._final}: the writer is closed")
+        view = memoryview(data)
+        try:
+            while view:
+                done = os.write(fd, view)
+                view = view[done:]
+                self._written += done
+        except OSError as exc:
+            self._failed = True
+            raise TransferError(f"cannot write {self._final}: {exc.strerror}") from exc
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -253,6 +320,9 @@ class LocalBackend:
         self._real_root = os.path.realpath(root)
         self._follow = follow_symlinks
         self._fsync = fsync
+        #: Bytes written into each device or pipe (by real path): what :meth:`stat` reports as
+        #: its size, so a length check after the copy sees what the reader was given.
+        self._streamed: dict[str, int] = {}
 
     @property
     def root(self) -> Path:
@@ -282,6 +352,11 @@ class LocalBackend:
     async def list(
         self, path: str, *, recursive: bool, skip_vanished: bool = False
     ) -> AsyncIterator[StoredObject]:
+        """See :meth:`Backend.list`. Iterative (one open level per depth, however deep the tree).
+        Every entry is listed, usable or not: a pipe, socket, device or unfollowed (or broken)
+        symbolic link, a name that is not valid UTF-8 (listed under :func:`carried_name`) and a
+        directory that cannot be read (or that vanished, unless ``skip_vanished``) come with a
+        :class:`Refusal` and nothing below them, so the walk goes on past them."""
         parts = _segments(path, refusal="refusing to read outside the source")
         first, identity = await asyncio.to_thread(self._scan_top, parts)
         levels = [_Level(entries=iter(first), identity=identity)]
@@ -290,16 +365,27 @@ class LocalBackend:
             if entry is None:
                 levels.pop()
                 continue
-            if entry.obj.is_dir and any(level.identity == entry.identity for level in levels):
-                continue  # a symlink back to a directory above: following it would never end
-            yield entry.obj
-            if entry.obj.is_dir and recursive:
-                below = await asyncio.to_thread(self._scan_nested, entry.obj.path, entry.full, skip_vanished)
-                levels.append(_Level(entries=iter(below), identity=entry.identity))
+            obj = entry.obj
+            if not (obj.is_dir and obj.refusal is None):
+                yield obj
+                continue
+            if any(level.identity == entry.identity for level in levels):
+                yield replace(obj, refusal=_LOOP)  # following it would never end
+                continue
+            if not recursive:
+                yield obj
+                continue
+            try:
+                below = await asyncio.to_thread(self._scan_nested, obj.path, entry.full, skip_vanished)
+            except _Unreadable as unreadable:
+                yield replace(obj, refusal=Refusal(Refused.UNREADABLE, str(unreadable)))
+                continue
+            yield obj
+            levels.append(_Level(entries=iter(below), identity=entry.identity))
 
     # ---- writing
 
-    async def open_writer(self, path: str, *, size: int, props: WriteProps) -> LocalWriter:
+    async def open_writer(self, path: str, *, size: int, props: WriteProps) -> LocalWriter | StreamWriter:
         return await asyncio.to_thread(self._open_writer, path, size, props)
 
     async def write_whole(self, path: str, data: bytes, props: WriteProps) -> int:
@@ -321,15 +407,30 @@ class LocalBackend:
 
     def _stat(self, parts: Sequence[str]) -> StoredObject | None:
         full = self._full(parts)
+        path = "/".join(parts)
+        if carried_name(path) != path:  # a name given as bytes that are not valid UTF-8
+            if not os.path.lexists(full):
+                return None
+            is_dir = os.path.isdir(full)
+            return StoredObject(
+                path=carried_name(path), is_dir=is_dir, refusal=_bad_name(parts[-1], is_dir=is_dir)
+            )
+        follow = self._follow or not parts
         try:
-            st = os.stat(full, follow_symlinks=self._follow or not parts)
+            st = os.stat(full, follow_symlinks=follow)
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            return self._link_refused(path, full) if follow and parts else None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                return None
+                return _refused(path, _LINK_LOOP)
             raise TransferError(f"cannot stat {full}: {exc.strerror}") from exc
-        return _object("/".join(parts), st)
+        if stat_mode.S_ISLNK(st.st_mode):
+            return _refused(path, _UNFOLLOWED)
+        return _object(path, st, streamed=self._streamed.get(os.path.realpath(full)))
+
+    def _link_refused(self, path: str, full: str) -> StoredObject | None:
+        """A broken symbolic link as a refused object; ``None`` when nothing is at ``full``."""
+        return _refused(path, _BROKEN_LINK) if os.path.islink(full) else None
 
     def _read(self, parts: Sequence[str], offset: int, length: int) -> bytes:
         full = self._full(parts)
@@ -359,6 +460,8 @@ class LocalBackend:
 
     def _scan_top(self, parts: Sequence[str]) -> tuple[Sequence[_Entry], tuple[int, int]]:
         full = self._full(parts)
+        if carried_name(full) != full:
+            raise TransferError(f"cannot list {carried_name(full)}: its name is not valid UTF-8")
         try:
             st = os.stat(full, follow_symlinks=self._follow or not parts)
             if not stat_mode.S_ISDIR(st.st_mode):
@@ -377,12 +480,12 @@ class LocalBackend:
         except (FileNotFoundError, NotADirectoryError) as exc:
             if skip_vanished:
                 return ()  # removed (or replaced by a file) since its parent was read
-            raise TransferError(f"cannot list {full}: {exc.strerror}; the listing is incomplete") from exc
+            raise _Unreadable(f"cannot list it: {exc.strerror} (it changed while being listed)") from exc
         except OSError as exc:
-            raise TransferError(f"cannot list {full}: {exc.strerror}; the listing is incomplete") from exc
+            raise _Unreadable(f"cannot list it: {exc.strerror}") from exc
 
     def _scan(self, rel: str, full: str) -> Sequence[_Entry]:
-        """The listable entries of one directory, sorted by name (raises OSError if unreadable)."""
+        """The entries of one directory, sorted by name (raises OSError if unreadable)."""
         entries = []
         with os.scandir(full) as found:
             for dirent in found:
@@ -393,24 +496,30 @@ class LocalBackend:
         return entries
 
     def _entry(self, rel: str, dirent: os.DirEntry[str]) -> _Entry | None:
+        """One listed entry; ``None`` only for one removed since the directory was read."""
+        name = carried_name(dirent.name)
+        path = f"{rel}/{name}" if rel else name
         try:
             if dirent.is_symlink():
                 if not self._follow:
-                    return None
+                    return _Entry(obj=_refused(path, _UNFOLLOWED), full=dirent.path, identity=_NO_IDENTITY)
                 st = os.stat(dirent.path)
             else:
                 st = dirent.stat(follow_symlinks=False)
         except FileNotFoundError:
-            return None  # removed since the directory was read, or a dangling link
+            if not (self._follow and os.path.islink(dirent.path)):
+                return None  # removed since the directory was read
+            return _Entry(obj=_refused(path, _BROKEN_LINK), full=dirent.path, identity=_NO_IDENTITY)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                return None  # links that point at each other
-            raise TransferError(
-                f"cannot stat {dirent.path}: {exc.strerror}; the listing is incomplete"
-            ) from exc
-        obj = _object(f"{rel}/{dirent.name}" if rel else dirent.name, st)
-        if obj is None:
-            return None
+                return _Entry(obj=_refused(path, _LINK_LOOP), full=dirent.path, identity=_NO_IDENTITY)
+            unreadable = Refusal(Refused.UNREADABLE, f"cannot read its properties: {exc.strerror}")
+            is_dir = dirent.is_dir(follow_symlinks=False)
+            obj = StoredObject(path=path, is_dir=is_dir, refusal=unreadable)
+            return _Entry(obj=obj, full=dirent.path, identity=_NO_IDENTITY)
+        obj = _object(path, st, streamed=None)
+        if name != dirent.name:
+            obj = replace(obj, refusal=_bad_name(dirent.name, is_dir=obj.is_dir))
         return _Entry(obj=obj, full=dirent.path, identity=(st.st_dev, st.st_ino))
 
     def _inside(self, path: str, *, whole: bool) -> str:
@@ -438,12 +547,15 @@ class LocalBackend:
         except OSError as exc:
             raise TransferError(f"cannot create directory {self.describe(path)}: {exc.strerror}") from exc
 
-    def _open_writer(self, path: str, size: int, props: WriteProps) -> LocalWriter:
+    def _open_writer(self, path: str, size: int, props: WriteProps) -> LocalWriter | StreamWriter:
         final = self._inside(path, whole=False)
         if final == self._real_root:
             raise TransferError(f"cannot write a file at the root of {self.describe()}")
         parent, name = os.path.split(final)
         self._make_dirs(parent, path.rpartition("/")[0])
+        stream = self._open_special(final, path)
+        if stream is not None:
+            return stream
         if os.path.isdir(final) and not os.path.islink(final):
             raise TransferError(f"cannot write {self.describe(path)}: a directory is in the way")
         temp = os.path.join(parent, partial_name(name))
@@ -462,8 +574,41 @@ class LocalBackend:
             raise TransferError(f"cannot write {self.describe(path)}: {exc.strerror}") from exc
         return LocalWriter(fd=fd, temp=temp, final=final, props=props, fsync=self._fsync)
 
+    def _open_special(self, final: str, path: str) -> StreamWriter | None:
+        """A writer into the character device or named pipe at ``final`` (through a symbolic
+        link too: ``/dev/stdout``), which stays where it is; :class:`TransferError` for any
+        other special file (it is never replaced); ``None`` for a regular file, a directory or
+        nothing (the usual staged write)."""
+        try:
+            st = os.stat(final)
+        except OSError:
+            return None  # nothing there, or a dangling link: replaced by the staged file
+        mode = st.st_mode
+        if stat_mode.S_ISREG(mode) or stat_mode.S_ISDIR(mode):
+            return None
+        shown = self.describe(path)
+        if not (stat_mode.S_ISCHR(mode) or stat_mode.S_ISFIFO(mode)):
+            raise TransferError(
+                f"cannot write {shown}: it is {special_kind(mode)}, not a regular file "
+                "(only regular files, character devices and named pipes are written)"
+            )
+        try:  # not blocking: a pipe nobody reads is an error, not a job that hangs
+            fd = os.open(final, os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                raise TransferError(f"cannot write {shown}: no process is reading the named pipe") from exc
+            raise TransferError(f"cannot write {shown}: {exc.strerror}") from exc
+        os.set_blocking(fd, True)
+        real = os.path.realpath(final)
+        self._streamed.pop(real, None)
+        return StreamWriter(
+            fd=fd, final=shown, on_commit=lambda count: self._streamed.__setitem__(real, count)
+        )
+
     def _write_whole(self, path: str, data: bytes, props: WriteProps) -> int:
         writer = self._open_writer(path, len(data), props)  # the writer's blocking steps, in turn
+        if isinstance(writer, StreamWriter):
+            return writer.write_all(data)
         try:
             writer._pwrite(0, data)
             writer._commit()
@@ -486,8 +631,13 @@ class LocalBackend:
             st = os.lstat(real)
             if stat_mode.S_ISDIR(st.st_mode):
                 os.rmdir(real)
-            else:
+            elif stat_mode.S_ISREG(st.st_mode) or stat_mode.S_ISLNK(st.st_mode):
                 os.unlink(real)
+            else:
+                raise TransferError(
+                    f"refusing to delete {self.describe(path)}: it is {special_kind(st.st_mode)}, "
+                    "not a regular file"
+                )
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NotFoundError(f"nothing to delete at {self.describe(path)}") from exc
         except OSError as exc:
@@ -495,11 +645,49 @@ class LocalBackend:
             raise TransferError(f"cannot delete {self.describe(path)}: {reason}") from exc
 
 
-def _object(path: str, st: os.stat_result) -> StoredObject | None:
-    """A listed object for a directory or regular file; ``None`` for anything else (devices,
-    sockets, pipes, unfollowed links), which transfers skip."""
+class _Unreadable(TransferError):
+    """A directory below the listed one could not be read (the reason is the message)."""
+
+
+_NO_IDENTITY = (-1, -1)
+_UNFOLLOWED = "not a regular file (a symbolic link; --follow-symlinks copies what it points to)"
+_BROKEN_LINK = "not a regular file (a broken symbolic link)"
+_LINK_LOOP = "not a regular file (a loop of symbolic links)"
+_LOOP = Refusal(Refused.SPECIAL, "a symbolic link to a directory above it (following it would never end)")
+#: What a file that is neither a directory nor a regular file is, by its mode.
+_SPECIAL_KINDS = (
+    (stat_mode.S_ISFIFO, "a named pipe"),
+    (stat_mode.S_ISSOCK, "a socket"),
+    (stat_mode.S_ISCHR, "a character device"),
+    (stat_mode.S_ISBLK, "a block device"),
+    (stat_mode.S_ISLNK, "a symbolic link"),
+)
+
+
+def special_kind(mode: int) -> str:
+    """What a non-regular, non-directory file is, in words (``a named pipe``)."""
+    return next((words for test, words in _SPECIAL_KINDS if test(mode)), "not a regular file")
+
+
+def _refused(path: str, reason: str) -> StoredObject:
+    return StoredObject(path=path, is_dir=False, refusal=Refusal(Refused.SPECIAL, reason))
+
+
+def _bad_name(name: str, *, is_dir: bool) -> Refusal:
+    shown = repr(os.fsencode(name))
+    below = "; nothing below it is copied" if is_dir else ""
+    return Refusal(Refused.NAME, f"its name is not valid UTF-8: {shown}{below}")
+
+
+def _object(path: str, st: os.stat_result, *, streamed: int | None) -> StoredObject:
+    """The listed object for ``st``: a directory, a regular file, or (anything else: devices,
+    sockets, pipes) a refused one. A device or pipe has no length of its own: its size is what
+    this backend wrote into it (``streamed``), else 0."""
     if stat_mode.S_ISDIR(st.st_mode):
         return StoredObject(path=path, is_dir=True, last_modified=mtime_of(st))
     if stat_mode.S_ISREG(st.st_mode):
         return StoredObject(path=path, is_dir=False, size=st.st_size, last_modified=mtime_of(st))
-    return None
+    refusal = Refusal(Refused.SPECIAL, f"not a regular file ({special_kind(st.st_mode)})")
+    return StoredObject(
+        path=path, is_dir=False, size=streamed or 0, last_modified=mtime_of(st), refusal=refusal
+    )

@@ -13,10 +13,13 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from shareferry.core.accounting import FileResult, Outcome
 from shareferry.core.engine.context import EngineContext
 from shareferry.core.engine.copier import copy_one
 from shareferry.core.engine.resume import record_planned, record_result, resumed_result
+from shareferry.core.objects import Refusal
 from shareferry.core.planning.copy_plan import Transfer
+from shareferry.core.printable import printable
 
 T = TypeVar("T")
 
@@ -48,7 +51,11 @@ async def run_bounded(
 
 
 async def transfer_and_count(ctx: EngineContext, transfer: Transfer) -> None:
-    """Copy one planned transfer (unless an earlier run did), recording it in the job plan."""
+    """Copy one planned transfer (unless an earlier run did), recording it in the job plan.
+    A transfer whose source was listed with a refusal is only reported (see :func:`refused`)."""
+    if transfer.source.refusal is not None:
+        ctx.accounting.done(refused(ctx, transfer, transfer.source.refusal))
+        return
     earlier = resumed_result(ctx, transfer)
     if earlier is not None:
         ctx.accounting.done(earlier)
@@ -57,6 +64,24 @@ async def transfer_and_count(ctx: EngineContext, transfer: Transfer) -> None:
     result = await copy_one(ctx, transfer)
     await record_result(ctx, result, is_dir=transfer.is_dir)
     ctx.accounting.done(result)
+
+
+def refused(ctx: EngineContext, transfer: Transfer, refusal: Refusal) -> FileResult:
+    """The result of an object the listing found but that cannot be copied (a pipe, a name that
+    cannot be carried, a directory that cannot be read): skipped or failed with its reason,
+    nothing read or written. The reason also goes to the log, so every output shows it."""
+    source = ctx.source.describe(transfer.source.path)
+    ctx.log(f"{'failed' if refusal.failed else 'skipped'}: {printable(source)}: {refusal.reason}")
+    return FileResult(
+        path=transfer.destination,
+        size=transfer.source.size,
+        outcome=Outcome.FAILED if refusal.failed else Outcome.SKIPPED,
+        error=refusal.reason if refusal.failed else None,
+        reason=None if refusal.failed else refusal.reason,
+        is_dir=transfer.is_dir,
+        source=source,
+        destination=ctx.destination.describe(transfer.destination),
+    )
 
 
 async def run_transfers(ctx: EngineContext, plan: AsyncIterator[Transfer], *, last_plan: bool = True) -> None:

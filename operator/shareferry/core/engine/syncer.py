@@ -115,6 +115,10 @@ async def _act(ctx: EngineContext, item: SyncItem, target: SyncTarget) -> None:
     if source.is_dir:
         await transfer_and_count(ctx, transfer)
         return
+    if item.verdict is Verdict.REFUSED:  # reported as the source's refusal says, nothing copied
+        ctx.accounting.queued(destination, source.size)
+        await transfer_and_count(ctx, transfer)
+        return
     verdict: Verdict = item.verdict
     if verdict is Verdict.CHECK:
         assert item.destination is not None

@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
 from shareferry.core.backends.base import Backend
-from shareferry.core.errors import NotFoundError, UsageError
+from shareferry.core.errors import NotFoundError, TransferError, UsageError
 from shareferry.core.filters import ObjectFilter
-from shareferry.core.objects import StoredObject
+from shareferry.core.objects import Refusal, Refused, StoredObject
 from shareferry.core.planning.shard import Shard
 from shareferry.core.redact import redact
 
@@ -94,6 +94,16 @@ def _not_found(backend: Backend, path: str) -> NotFoundError:
     return NotFoundError(f"source not found: {redact(backend.describe(path))}")
 
 
+@dataclass(slots=True)
+class _Level:
+    """One open directory of a pruned walk: its listing and its path relative to the root."""
+
+    listing: AsyncIterator[StoredObject]
+    relative: str
+    directory: StoredObject | None = None
+    top: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class _Planner:
     source: Backend
@@ -110,35 +120,74 @@ class _Planner:
         return Transfer(source=obj, destination=_join(dest_root, relative), is_dir=False)
 
     def folder(self, obj: StoredObject, relative: str, dest_root: str) -> Transfer | None:
+        if obj.refusal is not None:
+            return self.refused_folder(obj, relative, dest_root)
         if not self.folders or not self.object_filter.accepts_dir(relative):
             return None
         return Transfer(source=obj, destination=_join(dest_root, relative), is_dir=True)
+
+    def refused_folder(self, obj: StoredObject, relative: str, dest_root: str) -> Transfer | None:
+        """A directory that cannot be copied (or walked) is reported whether or not folders are
+        copied, when something below it could have passed the filters; by one shard only."""
+        if not self.object_filter.may_contain(relative):
+            return None
+        if self.shard is not None and not self.shard.owns(obj.path):
+            return None
+        return Transfer(source=obj, destination=_join(dest_root, relative), is_dir=True)
+
+    def planned(self, obj: StoredObject, relative: str, dest_root: str) -> Transfer | None:
+        return (self.folder if obj.is_dir else self.file)(obj, relative, dest_root)
 
     async def walk(
         self, directory: str, relative: str, dest_root: str, *, recursive: bool
     ) -> AsyncIterator[Transfer]:
         """Everything below ``directory`` (whose path relative to the source root is
-        ``relative``): the whole tree when ``recursive``, else only the files directly in it."""
+        ``relative``): the whole tree when ``recursive``, else only the files directly in it.
+        With path filters, one level at a time (excluded subtrees are never listed), from a
+        stack of open levels: no depth of tree makes the walk recurse."""
         if recursive and not self.object_filter.prunes:
             # No path filters: may_contain is always true, so one flat listing serves.
             async for obj in self.source.list(directory, recursive=True):
-                path = _join(relative, _below(directory, obj.path))
-                planned = (self.folder if obj.is_dir else self.file)(obj, path, dest_root)
+                planned = self.planned(obj, _join(relative, _below(directory, obj.path)), dest_root)
                 if planned is not None:
                     yield planned
             return
-        async for obj in self.source.list(directory, recursive=False):
-            path = _join(relative, obj.name)
-            if not obj.is_dir:
-                planned = self.file(obj, path, dest_root)
-                if planned is not None:
-                    yield planned
-            elif recursive and self.object_filter.may_contain(path):
-                planned = self.folder(obj, path, dest_root)
-                if planned is not None:
-                    yield planned
-                async for transfer in self.walk(obj.path, path, dest_root, recursive=True):
-                    yield transfer
+        levels = [_Level(self.source.list(directory, recursive=False), relative, top=True)]
+        try:
+            while levels:
+                level = levels[-1]
+                try:
+                    obj = await anext(level.listing)
+                except StopAsyncIteration:
+                    levels.pop()
+                    continue
+                except (TransferError, NotFoundError) as error:
+                    if level.top or level.directory is None:
+                        raise
+                    levels.pop()  # that directory cannot be walked: report it, go on with the rest
+                    reason = f"cannot list it: {error}"
+                    unread = replace(level.directory, refusal=Refusal(Refused.UNREADABLE, reason))
+                    planned = self.refused_folder(unread, level.relative, dest_root)
+                    if planned is not None:
+                        yield planned
+                    continue
+                path = _join(level.relative, obj.name)
+                if not obj.is_dir:
+                    planned = self.file(obj, path, dest_root)
+                    if planned is not None:
+                        yield planned
+                elif recursive and self.object_filter.may_contain(path):
+                    planned = self.folder(obj, path, dest_root)
+                    if planned is not None:
+                        yield planned
+                    if obj.refusal is None:
+                        listing = self.source.list(obj.path, recursive=False)
+                        levels.append(_Level(listing, path, directory=obj))
+        finally:
+            for level in reversed(levels):
+                close = getattr(level.listing, "aclose", None)
+                if close is not None:
+                    await close()
 
     async def glob(
         self, directory: str, relative: str, segments: list[str], dest_root: str
@@ -175,8 +224,9 @@ class _Planner:
         planned = self.folder(obj, relative, dest_root)
         if planned is not None:
             yield planned
-        async for transfer in self.walk(obj.path, relative, dest_root, recursive=self.recursive):
-            yield transfer
+        if obj.refusal is None:
+            async for transfer in self.walk(obj.path, relative, dest_root, recursive=self.recursive):
+                yield transfer
 
 
 async def _existing_dir(source: Backend, path: str) -> StoredObject:
@@ -272,6 +322,14 @@ async def _plan_plain(
         obj = StoredObject(path="", is_dir=True)
     if obj is None:
         raise _not_found(source, source_path)
+    if obj.refusal is not None:  # named but not copiable (a pipe, a bad name): say why
+        if obj.is_dir:
+            planned = planner.refused_folder(obj, "", _join(destination_path, obj.name))
+        else:
+            planned = planner.file(obj, obj.name, destination_path)
+        if planned is not None:
+            yield planned
+        return
 
     if not obj.is_dir:
         if not dest_is_dir and destination_path:

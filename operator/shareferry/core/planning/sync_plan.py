@@ -20,21 +20,29 @@ Filters: a pair is judged by the source object when there is one, else by the de
 so a destination file the filters exclude is never deleted. Without ``recursive`` only the files
 directly in the roots take part. A path that is a file on one side and a directory on the other
 is a :data:`Verdict.CONFLICT`; nothing below such a destination directory is deleted.
+
+Objects a listing found but cannot transfer (a :class:`~shareferry.core.objects.Refusal`: a pipe,
+a device, a name that cannot be carried) are :data:`Verdict.REFUSED` when at the source, with
+the source's reason, or when the source has a file where the destination has such an object
+(it is never replaced). One only at the destination is left alone (never deleted), and so is
+everything at the destination below a refused source directory. A source directory that could
+not be listed stops the sync: its listing is incomplete, so nothing may be deleted.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from shareferry.core.backends.base import Backend
-from shareferry.core.errors import NotFoundError
+from shareferry.core.errors import NotFoundError, TransferError
 from shareferry.core.filters import ObjectFilter
-from shareferry.core.objects import StoredObject, modified_time
+from shareferry.core.objects import Refusal, Refused, StoredObject, modified_time
 from shareferry.core.planning.march import Pair, march
 from shareferry.core.planning.shard import Shard
+from shareferry.core.printable import printable
 
 
 class Verdict(StrEnum):
@@ -43,6 +51,7 @@ class Verdict(StrEnum):
     DELETE = "delete"
     CHECK = "check"  # compare hashes the listings did not carry
     CONFLICT = "conflict"
+    REFUSED = "refused"  # listed but not copiable: reported (skipped or failed), never replaced
 
 
 class Compare(StrEnum):
@@ -184,12 +193,29 @@ async def plan_sync(
                 )
             continue
         conflict_below = None
+        _refuse_incomplete(source, pair.source)
+        _refuse_incomplete(destination, pair.destination)
         item = judge_pair(pair, scope, compare)
         if item is None:
             continue
-        if item.verdict is Verdict.CONFLICT and pair.destination is not None and pair.destination.is_dir:
+        protect = item.verdict is Verdict.REFUSED and pair.source is not None and pair.source.is_dir
+        conflicting = (
+            item.verdict is Verdict.CONFLICT and pair.destination is not None and pair.destination.is_dir
+        )
+        if protect or conflicting:
             conflict_below = pair.relative + "/"
         yield item
+
+
+def _refuse_incomplete(backend: Backend, obj: StoredObject | None) -> None:
+    """Stop the sync at a directory its listing could not read: what is below it is unknown,
+    so nothing may be judged absent (and deleted) on the strength of that listing."""
+    if obj is None or not obj.is_dir or obj.refusal is None or obj.refusal.kind is not Refused.UNREADABLE:
+        return
+    raise TransferError(
+        f"{printable(backend.describe(obj.path))}: {obj.refusal.reason}; the listing is incomplete, "
+        "so the sync stops before deleting anything"
+    )
 
 
 def judge_pair(pair: Pair, scope: SyncScope, compare: Compare) -> SyncItem | None:
@@ -198,6 +224,9 @@ def judge_pair(pair: Pair, scope: SyncScope, compare: Compare) -> SyncItem | Non
     if not _in_scope(present, pair.relative, scope):
         return None
     source, destination = pair.source, pair.destination
+    refused = _judge_refused(pair)
+    if refused is not None:
+        return refused
     if source is not None and destination is not None and source.is_dir != destination.is_dir:
         what = "a directory" if source.is_dir else "a file"
         other = "a directory" if destination.is_dir else "a file"
@@ -228,7 +257,37 @@ def judge_pair(pair: Pair, scope: SyncScope, compare: Compare) -> SyncItem | Non
     return SyncItem(pair.relative, source, destination, judgement.verdict, judgement.reason)
 
 
+def _judge_refused(pair: Pair) -> SyncItem | None:
+    """The verdict when either side is an object that cannot be transferred (see the module
+    docstring); ``None`` when neither is."""
+    source, destination = pair.source, pair.destination
+    if source is not None and source.refusal is not None:
+        return SyncItem(pair.relative, source, destination, Verdict.REFUSED, source.refusal.reason)
+    if destination is None or destination.refusal is None:
+        return None
+    if source is None or source.is_dir:
+        # Left alone: never deleted; a directory at the source is a conflict for the copier.
+        return None if source is None else _conflict(pair, source, destination)
+    reason = f"the destination is not a regular file ({destination.refusal.reason}): it is not replaced"
+    kept = replace(source, refusal=Refusal(Refused.SPECIAL, reason))
+    return SyncItem(pair.relative, kept, destination, Verdict.REFUSED, reason)
+
+
+def _conflict(pair: Pair, source: StoredObject, destination: StoredObject) -> SyncItem:
+    return SyncItem(
+        pair.relative,
+        source,
+        destination,
+        Verdict.CONFLICT,
+        f"a directory at the source, an object that cannot be replaced at the destination "
+        f"({destination.refusal.reason if destination.refusal else 'a file'})",
+    )
+
+
 def _in_scope(obj: StoredObject, relative: str, scope: SyncScope) -> bool:
+    if obj.is_dir and obj.refusal is not None:  # reported whether or not folders are copied
+        owned = scope.shard is None or scope.shard.owns(relative)
+        return scope.recursive and owned and scope.object_filter.may_contain(relative)
     if obj.is_dir:
         return scope.recursive and scope.folders and scope.object_filter.accepts_dir(relative)
     if scope.shard is not None and not scope.shard.owns(relative):
