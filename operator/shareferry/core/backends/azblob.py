@@ -15,7 +15,7 @@ import base64
 import heapq
 import ipaddress
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -45,6 +45,7 @@ from shareferry.core.backends.azblob_wire import (
     BlobWire,
     ListedPage,
     blob_wire_for,
+    listed_prefix,
     stored_from_get,
 )
 from shareferry.core.backends.base import BackendKind, Capabilities
@@ -58,7 +59,8 @@ from shareferry.core.errors import (
     TransferError,
     UsageError,
 )
-from shareferry.core.objects import ContentHeaders, StoredObject, WriteProps
+from shareferry.core.objects import ContentHeaders, Refusal, Refused, StoredObject, WriteProps
+from shareferry.core.printable import printable
 from shareferry.core.redact import redact
 
 MIB = 1024 * 1024
@@ -223,11 +225,55 @@ class AzureBlobBackend:
             raise NotFoundError(f"list {self.describe(path)}: no such directory")
 
     async def _walk(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
-        async for obj in tree_order_level(self._level(path)):
+        """Depth first from a stack of open levels (no recursion: names of any depth are
+        walked). Blobs whose names hold an empty segment are listed refused
+        (:meth:`_unholdable`) where their level's empty-named prefix sorts: first."""
+        levels = [tree_order_level(self._level(path))]
+        try:
+            while levels:
+                try:
+                    obj = await anext(levels[-1])
+                except StopAsyncIteration:
+                    await levels.pop().aclose()
+                    continue
+                if obj.is_dir and not obj.name:
+                    async for refused in self._unholdable(obj.path[:-1]):
+                        yield refused
+                    continue
+                yield obj
+                if recursive and obj.is_dir:
+                    levels.append(tree_order_level(self._level(obj.path)))
+        finally:
+            for level in reversed(levels):
+                await level.aclose()
+
+    async def _unholdable(self, path: str) -> AsyncIterator[StoredObject]:
+        """Every blob below ``path + "/"`` + ``/``: names with an empty segment (``/a``,
+        ``a//b``), which no directory tree (local, Azure Files) can hold, in tree order and
+        refused with their names. Few in practice: they are gathered, then sorted."""
+        prefix = self._dir_prefix(path) + "/"
+        include = ["snapshots"] if self.snapshot else None
+        found: list[StoredObject] = []
+        async for item in self._container.list_blobs(name_starts_with=prefix, include=include):
+            if self.snapshot is not None and item.snapshot != self.snapshot:
+                continue
+            name = str(item.name)
+            reason = (
+                f"its name {printable(name)!r} has an empty segment (a leading '/' or a '//'), "
+                "which no path of files and folders can hold"
+            )
+            found.append(
+                StoredObject(
+                    path=_join(path, name[len(prefix) - 1 :]),
+                    is_dir=False,
+                    size=int(item.size or 0),
+                    last_modified=item.last_modified,
+                    refusal=Refusal(Refused.NAME, reason),
+                )
+            )
+        found.sort(key=lambda obj: obj.path.split("/"))
+        for obj in found:
             yield obj
-            if recursive and obj.is_dir:
-                async for below in self._walk(obj.path, recursive=True):
-                    yield below
 
     async def _level(self, path: str) -> AsyncIterator[ListedPage]:
         """The pages of one level below ``path``, as ``(name as listed, object)`` pairs. A page
@@ -277,11 +323,7 @@ class AzureBlobBackend:
                         async for item in page:
                             listed = item.name[len(prefix) :]
                             if isinstance(item, BlobPrefix):
-                                name = listed[:-1]
-                                if name:
-                                    entries.append(
-                                        (listed, StoredObject(path=_join(path, name), is_dir=True))
-                                    )
+                                entries.append((listed, listed_prefix(path, listed)))
                             elif listed and (self.snapshot is None or item.snapshot == self.snapshot):
                                 entries.append((listed, _stored(_join(path, listed), item)))
                     yield entries
@@ -509,7 +551,7 @@ def block_id(offset: int) -> str:
 
 async def tree_order_level(
     pages: AsyncIterable[Sequence[tuple[str, StoredObject]]],
-) -> AsyncIterator[StoredObject]:
+) -> AsyncGenerator[StoredObject, None]:
     """Put one level of a hierarchical listing into tree order while it streams, page by page.
 
     Each page holds ``(name as listed, object)`` pairs in any order (the Azure SDK gives a page's
@@ -537,8 +579,9 @@ async def tree_order_level(
         for _, obj in page:
             count += 1
             heapq.heappush(held, (obj.name, obj.is_dir, count, obj))
-        if page:
-            for ready in release(_lowest_name_after(max(listed for listed, _ in page))):
+        top = max((listed for listed, _ in page), default="")
+        if top >= "/":  # below "/", the empty-named prefix (sorting first) may still come
+            for ready in release(_lowest_name_after(top)):
                 yield ready
     for ready in release(None):
         yield ready

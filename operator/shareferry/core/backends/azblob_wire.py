@@ -75,9 +75,7 @@ class BlobWire:
         for item in found if found is not None else ():
             listed = _listed_name(item)[len(prefix) :]
             if item.tag == "BlobPrefix":
-                name = listed[:-1]
-                if name:
-                    prefixes.append((listed, StoredObject(path=_join(parent, name), is_dir=True)))
+                prefixes.append((listed, listed_prefix(parent, listed)))
             elif item.tag == "Blob" and listed and self._listed_snapshot(item):
                 blobs.append((listed, listed_blob(_join(parent, listed), item)))
         # Prefixes first, as the SDK gives a page: of a directory listed twice (a folder marker
@@ -90,6 +88,15 @@ class BlobWire:
 
     async def close(self) -> None:
         await self._sender.close()
+
+
+def listed_prefix(parent: str, listed: str) -> StoredObject:
+    """A ``<BlobPrefix>`` (``listed`` below the level's prefix, ending with ``/``) as a virtual
+    directory of ``parent``. The prefix ``/`` alone (blobs whose names go on with ``/``: a
+    leading ``/`` or a ``//``) has an empty name: its path is ``parent + "/"``, so it sorts
+    first in its level and the walk can report the blobs below it (no path can hold them)."""
+    name = listed[:-1]
+    return StoredObject(path=_join(parent, name) if name else f"{parent}/", is_dir=True)
 
 
 def listed_blob(path: str, item: ET.Element) -> StoredObject:

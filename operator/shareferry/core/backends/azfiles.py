@@ -257,24 +257,27 @@ class AzureFilesBackend:
         (page by page) and sorted before any is yielded, so memory holds one listing per open
         depth level; a single directory with millions of entries is held whole (names, sizes,
         times) while it is walked. ``skip_vanished``: see :meth:`Backend.list`."""
-        return self._walk(path.strip("/"), recursive=recursive, skip_vanished=skip_vanished, nested=False)
+        return self._walk(path.strip("/"), recursive=recursive, skip_vanished=skip_vanished)
 
-    async def _walk(
-        self, path: str, *, recursive: bool, skip_vanished: bool, nested: bool
-    ) -> AsyncIterator[StoredObject]:
-        try:
-            entries = await self._list_one(path)
-        except NotFoundError:
-            if nested and skip_vanished:
-                return  # removed since its parent was listed: nothing is below it now
-            raise
-        for entry in entries:
+    async def _walk(self, path: str, *, recursive: bool, skip_vanished: bool) -> AsyncIterator[StoredObject]:
+        """Depth first from a stack of open levels (no recursion: any depth the service allows
+        is walked)."""
+        levels: list[Iterator[StoredObject]] = [iter(await self._list_one(path))]
+        while levels:
+            entry = next(levels[-1], None)
+            if entry is None:
+                levels.pop()
+                continue
             yield entry
-            if entry.is_dir and recursive:
-                async for below in self._walk(
-                    entry.path, recursive=True, skip_vanished=skip_vanished, nested=True
-                ):
-                    yield below
+            if not (entry.is_dir and recursive):
+                continue
+            try:
+                below = await self._list_one(entry.path)
+            except NotFoundError:
+                if skip_vanished:
+                    continue  # removed since its parent was listed: nothing is below it now
+                raise
+            levels.append(iter(below))
 
     async def _list_one(self, path: str) -> Sequence[StoredObject]:
         """One directory's entries, sorted; the whole listing is retried when it fails part-way."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from shareferry.core.accounting import Accounting
 from shareferry.core.backends.base import Backend
+from shareferry.core.engine.folders import FolderGate
 from shareferry.core.engine.limits import ByteBudget, RateLimiter
 from shareferry.core.engine.retry import RetryPolicy
 from shareferry.core.errors import UsageError
@@ -71,6 +72,7 @@ class EngineContext:
     prompt: Prompt | None = None
     log: Log = field(default=_no_log)
     plan: PlanScope | None = None  # the job's persisted plan (None: a dry run, or no job directory)
+    folders: FolderGate = field(default_factory=FolderGate)  # folders being created, to wait on
 
     @classmethod
     def create(

@@ -56,10 +56,19 @@ async def transfer_and_count(ctx: EngineContext, transfer: Transfer) -> None:
     if transfer.source.refusal is not None:
         ctx.accounting.done(refused(ctx, transfer, transfer.source.refusal))
         return
+    if not transfer.is_dir:
+        await _transfer(ctx, transfer)
+        return
+    with ctx.folders.creating(transfer.destination):  # marked before the first await
+        await _transfer(ctx, transfer)
+
+
+async def _transfer(ctx: EngineContext, transfer: Transfer) -> None:
     earlier = resumed_result(ctx, transfer)
     if earlier is not None:
         ctx.accounting.done(earlier)
         return
+    await ctx.folders.wait_for_parent(transfer.destination)
     await record_planned(ctx, transfer)
     result = await copy_one(ctx, transfer)
     await record_result(ctx, result, is_dir=transfer.is_dir)
