@@ -224,6 +224,8 @@ def judge_pair(pair: Pair, scope: SyncScope, compare: Compare) -> SyncItem | Non
     if not _in_scope(present, pair.relative, scope):
         return None
     source, destination = pair.source, pair.destination
+    if source is None and destination is not None and destination.refusal is not None:
+        return None  # only at the destination, and not something to delete: left alone
     refused = _judge_refused(pair)
     if refused is not None:
         return refused
@@ -263,12 +265,11 @@ def _judge_refused(pair: Pair) -> SyncItem | None:
     source, destination = pair.source, pair.destination
     if source is not None and source.refusal is not None:
         return SyncItem(pair.relative, source, destination, Verdict.REFUSED, source.refusal.reason)
-    if destination is None or destination.refusal is None:
+    if source is None or destination is None or destination.refusal is None:
         return None
-    if source is None or source.is_dir:
-        # Left alone: never deleted; a directory at the source is a conflict for the copier.
-        return None if source is None else _conflict(pair, source, destination)
-    reason = f"the destination is not a regular file ({destination.refusal.reason}): it is not replaced"
+    if source.is_dir:
+        return _conflict(pair, source, destination)
+    reason = f"not replaced: the destination is {destination.refusal.reason}"
     kept = replace(source, refusal=Refusal(Refused.SPECIAL, reason))
     return SyncItem(pair.relative, kept, destination, Verdict.REFUSED, reason)
 
