@@ -15,6 +15,11 @@ class CredentialError(ShareFerryError):
     """No credential, or one the service refused (missing SAS, wrong key, expired token)."""
 
 
+class UnreadableError(CredentialError):
+    """A local directory that permissions forbid reading: a credential problem when it is what a
+    job names, one failed folder (the walk goes on) when a walk meets it inside a tree."""
+
+
 class NotFoundError(ShareFerryError):
     """The source (or a required destination container) does not exist."""
 

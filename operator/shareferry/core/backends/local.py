@@ -4,15 +4,19 @@ Every path is taken relative to the root; ``..`` segments, absolute paths and NU
 and anything that changes the tree (writers, ``make_dir``, ``delete``) also refuses a path whose
 parent resolves (through symlinks) outside the root. Writers stage into a hidden temporary file
 in the target directory (``.<name>.shareferry-<random>.partial``) and rename it over the final
-name on commit, so readers see either the old file or the whole new one.
+name on commit, so readers see either the old file or the whole new one. A character device
+or named pipe at the final name (``/dev/null``, ``/dev/stdout``, a FIFO) is written into in
+order instead (:class:`StreamWriter`), never replaced; any other special file is refused.
 
 Blocking calls run in worker threads, one hop per operation (a whole directory is scanned and
 stat-ed in one hop); writes small enough to land in the page cache at once run inline.
 
 A permission failure on one object is a :class:`TransferError` (that object fails and the job
-goes on); only a listing that cannot start is a :class:`CredentialError`. A directory that cannot
-be read in the middle of a listing raises :class:`TransferError`: the listing would be
-incomplete, and sync must not delete or skip on the strength of it.
+goes on); a directory that cannot be listed at all is an :class:`UnreadableError` (a
+:class:`CredentialError`). Listings report what they cannot use instead of leaving it out (see
+:meth:`LocalBackend.list`): special files, unfollowed or broken links, names that are not valid
+UTF-8 (listed as :func:`carried_name` gives them) and directories that cannot be read in the
+middle of the walk (the listing is incomplete there: sync stops, copy reports the folder).
 """
 
 # This module is the OS layer: plain os calls on str paths and descriptors, once per file or
@@ -36,7 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from shareferry.core.backends.base import BackendKind, Capabilities
-from shareferry.core.errors import CredentialError, NotFoundError, TransferError
+from shareferry.core.errors import NotFoundError, TransferError, UnreadableError
 from shareferry.core.objects import Refusal, Refused, StoredObject, WriteProps
 from shareferry.core.printable import carried_name
 
@@ -470,7 +474,7 @@ class LocalBackend:
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NotFoundError(f"no such directory: {full}") from exc
         except PermissionError as exc:
-            raise CredentialError(f"cannot list {full}: permission denied") from exc
+            raise UnreadableError(f"cannot list {full}: permission denied") from exc
         except OSError as exc:
             raise TransferError(f"cannot list {full}: {exc.strerror}") from exc
 

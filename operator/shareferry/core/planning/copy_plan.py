@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
 from shareferry.core.backends.base import Backend
-from shareferry.core.errors import NotFoundError, TransferError, UsageError
+from shareferry.core.errors import NotFoundError, ShareFerryError, TransferError, UnreadableError, UsageError
 from shareferry.core.filters import ObjectFilter
 from shareferry.core.objects import Refusal, Refused, StoredObject
 from shareferry.core.planning.shard import Shard
@@ -94,14 +94,31 @@ def _not_found(backend: Backend, path: str) -> NotFoundError:
     return NotFoundError(f"source not found: {redact(backend.describe(path))}")
 
 
+#: What makes one directory of a walk fail without failing the walk (a credential refused by
+#: a service still stops the job: every other request would be refused too).
+_UNWALKABLE = (TransferError, NotFoundError, UnreadableError)
+
+
 @dataclass(slots=True)
 class _Level:
-    """One open directory of a pruned walk: its listing and its path relative to the root."""
+    """One open directory of a pruned walk: its listing, its path relative to the root and the
+    first entry, read ahead to learn whether the directory can be read at all."""
 
     listing: AsyncIterator[StoredObject]
     relative: str
     directory: StoredObject | None = None
     top: bool = False
+    pending: StoredObject | None = None
+
+    def take_pending(self) -> StoredObject | None:
+        pending, self.pending = self.pending, None
+        return pending
+
+
+async def _close(listing: AsyncIterator[StoredObject]) -> None:
+    close = getattr(listing, "aclose", None)
+    if close is not None:
+        await close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,18 +173,17 @@ class _Planner:
         try:
             while levels:
                 level = levels[-1]
+                pending = level.take_pending()
                 try:
-                    obj = await anext(level.listing)
+                    obj = pending if pending is not None else await anext(level.listing)
                 except StopAsyncIteration:
                     levels.pop()
                     continue
-                except (TransferError, NotFoundError) as error:
+                except _UNWALKABLE as error:
                     if level.top or level.directory is None:
                         raise
-                    levels.pop()  # that directory cannot be walked: report it, go on with the rest
-                    reason = f"cannot list it: {error}"
-                    unread = replace(level.directory, refusal=Refusal(Refused.UNREADABLE, reason))
-                    planned = self.refused_folder(unread, level.relative, dest_root)
+                    levels.pop()  # failed part-way: report the directory, go on with the rest
+                    planned = self.unwalkable(level.directory, level.relative, dest_root, error)
                     if planned is not None:
                         yield planned
                     continue
@@ -176,18 +192,37 @@ class _Planner:
                     planned = self.file(obj, path, dest_root)
                     if planned is not None:
                         yield planned
-                elif recursive and self.object_filter.may_contain(path):
-                    planned = self.folder(obj, path, dest_root)
-                    if planned is not None:
-                        yield planned
-                    if obj.refusal is None:
-                        listing = self.source.list(obj.path, recursive=False)
-                        levels.append(_Level(listing, path, directory=obj))
+                    continue
+                if not (recursive and self.object_filter.may_contain(path)):
+                    continue
+                below: _Level | None = None
+                if obj.refusal is None:  # read into it before planning it: it may not be readable
+                    below = _Level(self.source.list(obj.path, recursive=False), path, directory=obj)
+                    try:
+                        below.pending = await anext(below.listing)
+                    except StopAsyncIteration:
+                        below = None  # empty
+                    except _UNWALKABLE as error:
+                        await _close(below.listing)
+                        planned = self.unwalkable(obj, path, dest_root, error)
+                        if planned is not None:
+                            yield planned
+                        continue
+                planned = self.folder(obj, path, dest_root)
+                if planned is not None:
+                    yield planned
+                if below is not None:
+                    levels.append(below)
         finally:
             for level in reversed(levels):
-                close = getattr(level.listing, "aclose", None)
-                if close is not None:
-                    await close()
+                await _close(level.listing)
+
+    def unwalkable(
+        self, directory: StoredObject, relative: str, dest_root: str, error: ShareFerryError
+    ) -> Transfer | None:
+        """The failed transfer of a directory whose listing failed (the rest of the walk goes on)."""
+        unread = replace(directory, refusal=Refusal(Refused.UNREADABLE, f"cannot list it: {error}"))
+        return self.refused_folder(unread, relative, dest_root)
 
     async def glob(
         self, directory: str, relative: str, segments: list[str], dest_root: str
