@@ -235,7 +235,7 @@ PLAIN_BLOBS = {
 
 def slashed_reason(name: str) -> str:
     return (
-        f"its name {name!r} has an empty segment (a leading '/' or a '//'), which no path of files "
+        f"its name '{name}' has an empty segment (a leading '/' or a '//'), which no path of files "
         "and folders can hold"
     )
 

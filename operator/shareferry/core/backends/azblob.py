@@ -259,7 +259,7 @@ class AzureBlobBackend:
                 continue
             name = str(item.name)
             reason = (
-                f"its name {printable(name)!r} has an empty segment (a leading '/' or a '//'), "
+                f"its name '{printable(name)}' has an empty segment (a leading '/' or a '//'), "
                 "which no path of files and folders can hold"
             )
             found.append(
