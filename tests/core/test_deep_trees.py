@@ -6,12 +6,12 @@ locally), so no ShareFerry code is involved in making it. Every walk (listing, t
 one-level-at-a-time walk under path filters, the sync's march, deletion) must list it whole:
 the destination is byte-identical, the counters add up, and no traceback is printed.
 
-The trees are 500 levels deep (a Blob name holds at most 1,024 characters), past the 479 levels
-of the report. Below Python's default recursion limit a walk that recursed once per level can
-still pass, so the same trees are also walked in this process (planning a copy, with and
-without path filters, and marching a sync) under a recursion limit of 250. Uploads of such a
-tree also show that folders are created once each: racing their own parents, they were created
-again with their whole chain each time (a number of requests in the square of the depth).
+The trees are 300 levels deep. Below Python's default recursion limit a walk that recursed once
+per level can still pass, so the same trees are also walked in this process (planning a copy,
+with and without path filters, and marching a sync) under a recursion limit of 250: no walk may
+spend a frame per level. Uploads of such a tree also show that folders are created once each:
+racing their own parents, they were created again with their whole chain each time (a number
+of requests in the square of the depth).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from tests.cli.test_copy_cli import account_sas, share_url, shareferry_all
 from tests.cli.test_sync_cli import blob_sas, container_url, new_container
 from tests.support.trees import read_local, read_share
 
-DEPTH = 500
-BLOB_DEPTH = 500
+DEPTH = 300
+BLOB_DEPTH = 300
 STEP = 100
 BOTTOM = os.urandom(70_000)  # several chunks of 16 KiB on its way down
 
