@@ -18,6 +18,8 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ import pytest
 from azure.storage.fileshare import ShareClient
 
 from shareferry.emulator import RunningEmulator
-from tests.cli.test_copy_cli import account_sas, share_url, shareferry, summary_value
+from tests.cli.test_copy_cli import account_sas, clean_environment, share_url, shareferry, summary_value
 from tests.support.trees import read_share, write_local, write_share
 
 KIB = 1024
@@ -117,10 +119,29 @@ def test_a_named_pipe_nobody_reads_fails_at_once_and_stays(remote: Remote, tmp_p
     assert stat.S_ISFIFO(Path(fifo).lstat().st_mode)
 
 
-def test_a_download_to_dev_stdout_prints_the_bytes(remote: Remote) -> None:
-    result = shareferry("copy", remote("small.txt"), "/dev/stdout", "--from-to", "FileLocal")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(SMALL.decode())
+@pytest.mark.parametrize("name", ["big.bin", "small.txt"])
+def test_a_download_to_dev_stdout_prints_the_bytes(remote: Remote, name: str) -> None:
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shareferry",
+            "copy",
+            remote(name),
+            "/dev/stdout",
+            "--from-to",
+            "FileLocal",
+            *CHUNKS,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env=clean_environment(),
+        stdin=subprocess.DEVNULL,
+    )
+    assert process.returncode == 0, process.stderr
+    data = BIG if name == "big.bin" else SMALL
+    assert process.stdout.startswith(data)  # the summary follows the file's bytes
 
 
 def bound_socket(path: Path) -> socket.socket:

@@ -428,9 +428,12 @@ class LocalBackend:
             if exc.errno == errno.ELOOP:
                 return _refused(path, _LINK_LOOP)
             raise TransferError(f"cannot stat {full}: {exc.strerror}") from exc
+        streamed = self._streamed.get(os.path.realpath(full))
         if stat_mode.S_ISLNK(st.st_mode):
-            return _refused(path, _UNFOLLOWED)
-        return _object(path, st, streamed=self._streamed.get(os.path.realpath(full)))
+            if streamed is None:
+                return _refused(path, _UNFOLLOWED)
+            st = os.stat(full)  # a link this backend wrote through to a device (/dev/stdout)
+        return _object(path, st, streamed=streamed)
 
     def _link_refused(self, path: str, full: str) -> StoredObject | None:
         """A broken symbolic link as a refused object; ``None`` when nothing is at ``full``."""
