@@ -13,7 +13,7 @@ Families (each case is one command a user runs, checked at the destination and i
 """
 
 # Names that are not valid UTF-8 are made as bytes, which only the os functions take.
-# ruff: noqa: PTH102, PTH118
+# ruff: noqa: PTH102, PTH118, PTH208
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from azure.storage.fileshare import ShareClient
 from shareferry.emulator import RunningEmulator
 from tests.cli.test_copy_cli import account_sas, share_url, shareferry, summary_value
 from tests.cli.test_sync_cli import blob_sas, container_url, new_container
-from tests.support.trees import read_container, read_local, read_share
+from tests.support.trees import read_container, read_local, read_share, write_share
 
 GOOD = {"good.txt": b"good", "ok/fine.txt": b"fine"}
 #: name as bytes -> (the path a report shows, its error)
@@ -329,3 +329,23 @@ def test_odd_names_go_there_and_back_byte_identical(
     synced = shareferry("sync", down_source, str(tmp_path / "back" / "src"), "--from-to", down_flag)
     assert synced.returncode == 0, synced.stdout[-2000:]
     assert summary_value(synced.stdout, "Files Unchanged") == str(len(files))  # same names: paired
+
+
+def test_a_sync_download_leaves_a_destination_name_not_valid_utf8_alone(
+    emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path
+) -> None:
+    write_share(share, {"mirror/good.txt": b"good"})
+    target = tmp_path / "target"
+    write_bytes_tree(target)  # GOOD, plus names no share could have sent
+    result = shareferry(
+        "sync", share_url(emulator, share, "mirror", sas), str(target), "--from-to", "FileLocal",
+        "--delete-destination", "true",
+    )  # fmt: skip
+    no_traceback(result)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (
+        summary_value(result.stdout, "Number of Deletions at Destination") == "1 of 2"
+    )  # ok/fine.txt; ok/ is kept: not empty
+    left = set(os.listdir(os.fsencode(target)))
+    assert left == {b"good.txt", b"bad\xff.txt", b"dir\xfe", b"ok"}
+    assert os.listdir(os.fsencode(target / "ok")) == [b"half\xc3.txt"]
