@@ -4,6 +4,10 @@ Paths are relative to a backend's root, ``/``-separated, never starting with ``/
 the root itself. A listing yields objects in *tree order*: depth first, the entries of each
 directory sorted by name (Python string order), a directory before its contents. Two listings in
 tree order can be merged like a march (sync builds on this).
+
+The one exception: a blob whose name has an empty segment (``/a``, ``a//b``) is listed under
+that very name, refused (:class:`Refusal`); its empty segment sorts before every other name of
+its level, which keeps tree order. Such a path is only reported, never read or written.
 """
 
 from __future__ import annotations
