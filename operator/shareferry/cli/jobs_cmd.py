@@ -26,6 +26,7 @@ from typing import Any
 from shareferry.cli.output import one_line
 from shareferry.cli.transfer_flags import CommandParser, parse_choice
 from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.jobowner import INTERRUPTED
 from shareferry.core.jobplan import (
     RUNNING,
     FileState,
@@ -273,7 +274,7 @@ def _register_clean(subcommands: Any) -> None:
         default=[],
         metavar="STATUS",
         help="only jobs whose last run ended so: Completed, CompletedWithErrors, CompletedWithSkipped, "
-        "Failed, Cancelled (repeatable, or comma-separated)",
+        "Failed, Cancelled, Interrupted (its process died mid-run) (repeatable, or comma-separated)",
     )
     _add_output_type(parser)
     parser.set_defaults(run=_guarded("clean", run_clean))
@@ -316,7 +317,7 @@ def _statuses(values: Iterable[str], *, known: Iterable[str]) -> list[str]:
     wanted = [part.strip() for value in values for part in value.split(",") if part.strip()]
     if not wanted:
         return []
-    choices = list(dict.fromkeys([*(status.value for status in JobStatus), RUNNING, *known]))
+    choices = list(dict.fromkeys([*(status.value for status in JobStatus), RUNNING, INTERRUPTED, *known]))
     return [parse_choice(status, choices, "--status") for status in wanted]
 
 

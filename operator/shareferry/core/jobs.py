@@ -31,6 +31,7 @@ from shareferry.core.filters import ObjectFilter
 from shareferry.core.jobplan import JobPlan, JobRecord
 from shareferry.core.jobrun import JobRun, new_record
 from shareferry.core.jobspec import options_from_json, options_to_json, stored_location, with_sas
+from shareferry.core.leftovers import sweep_interrupted
 from shareferry.core.locations import Location, resolve
 from shareferry.core.options import SyncOptions, TransferOptions
 from shareferry.core.planning.copy_plan import plan_copy
@@ -148,10 +149,20 @@ async def _run_job(
     error: str | None = None
     status = JobStatus.CANCELLED  # unless it ends otherwise: an interrupt, a kill
     try:
+        if run.persistent and not resume:
+            await sweep_interrupted(
+                run.plan.path.parent.parent,
+                run.plan.record,
+                destination_location,
+                options=request.options,
+                environ=environ,
+                log=log,
+            )
         try:
             await work(source_location, destination_location, run.plan, budget)
         except* ShareFerryError as group:
             error = _job_error(group, accounting)
+            accounting.fail_unsettled()  # every enumerated file ends completed, skipped or failed
         accounting.finish_enumeration()
         counters = accounting.snapshot()
         status = final_status(counters, error=error)

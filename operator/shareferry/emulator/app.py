@@ -197,6 +197,8 @@ class Emulator:
                 self.store.commit()
             if op in CONTENT_WRITE_OPS and 200 <= response.status < 300:
                 written = ctx.stored_key()  # no await since the handler: the file is as it wrote it
+            if ctx.renamed_from is not None and 200 <= response.status < 300:
+                self.counters.moved(ctx.renamed_from, ctx.stored_key())
         except StorageError as error:
             response = _error_response(request, error)
         except web.HTTPRequestEntityTooLarge:

@@ -44,6 +44,8 @@ class Ctx:
     store: Store
     config: EmulatorConfig
     client: Callable[[], Awaitable[ClientSession]]
+    #: ``account/share/path`` of a file this request renamed (its write counts move with it).
+    renamed_from: str | None = None
 
     @property
     def account(self) -> str:

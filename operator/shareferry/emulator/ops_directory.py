@@ -145,5 +145,7 @@ async def rename(ctx: Ctx) -> web.StreamResponse:
         raise StorageError(409, "ResourceTypeMismatch", "The rename source is not a directory.")
     if ctx.route.op == "RenameFile" and not isinstance(node, File):
         raise StorageError(409, "ResourceTypeMismatch", "The rename source is not a file.")
+    if isinstance(node, File):
+        ctx.renamed_from = f"{ctx.account}/{share.name}/{ctx.store.stored_path(share, source)}"
     moved = ctx.store.move_node(ctx.account, share, source, ctx.path, replace=replace)
     return reply(200, node_headers(moved))
