@@ -451,12 +451,19 @@ class AzureFilesBackend:
 
         with self._errors("create", path):
             try:
-                await create()
-            except ResourceNotFoundError as exc:
-                if _code(exc) != "ParentNotFound":
-                    raise
-                await self._make_parents(path)
-                await create()
+                try:
+                    await create()
+                except ResourceNotFoundError as exc:
+                    if _code(exc) != "ParentNotFound":
+                        raise
+                    await self._make_parents(path)
+                    await create()
+            except asyncio.CancelledError:
+                # Cancelled while Create File was on the wire: the service may have made the
+                # staging file, and no writer exists yet to abort it.
+                with contextlib.suppress(Exception):
+                    await client.delete_file()
+                raise
         return AzureFileWriter(backend=self, path=path, staged=staged, client=client, props=props)
 
     async def _permission_args(self, sddl: str | None, path: str) -> tuple[str | None, str | None]:
