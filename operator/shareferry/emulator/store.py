@@ -334,6 +334,8 @@ class Store:
         new_parent, new_name = self.parent_of(share, destination)
         existing = new_parent.get(new_name)
         if existing is not None and existing is not node:
+            if isinstance(existing, Directory) and not isinstance(node, Directory):
+                raise conflict("ResourceTypeMismatch", "A directory exists where the file would go.")
             if not replace or isinstance(existing, Directory):
                 raise conflict("ResourceAlreadyExists", "The destination already exists.")
             self.remove_node(account, share, destination)
