@@ -33,6 +33,7 @@ from shareferry.core.jobrun import JobRun, new_record
 from shareferry.core.jobspec import options_from_json, options_to_json, stored_location, with_sas
 from shareferry.core.locations import Location, resolve
 from shareferry.core.options import SyncOptions, TransferOptions
+from shareferry.core.overlap import Command, check_overlap
 from shareferry.core.planning.copy_plan import plan_copy
 from shareferry.core.planning.shard import Shard
 from shareferry.core.redact import redact
@@ -132,12 +133,13 @@ async def _run_job(
     """What every job does around its ``work``: resolve the locations, open its plan, run,
     turn errors into the summary, record the outcome in the plan."""
     job_id = job_id or str(uuid.uuid4())
+    command: Command = "sync" if isinstance(request, SyncRequest) else "copy"
     from_to, source_location, destination_location = resolve(
         request.source, request.destination, request.from_to
     )
+    check_overlap(source_location, destination_location, command=command)
     settings = settings_environ(environ)
     budget = ByteBudget(buffer_bytes_from_env(settings))
-    command = "sync" if isinstance(request, SyncRequest) else "copy"
     run = JobRun.begin(
         _record(request, job_id, source_location, destination_location, from_to.value),
         environ=settings,
