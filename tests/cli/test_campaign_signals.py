@@ -291,7 +291,11 @@ def test_two_uploads_into_one_container_at_once_never_mix_a_blob(tmp_path: Path)
         ]
         for run in runs:
             out, err = run.communicate(timeout=120)
-            assert run.returncode == 0, out + err
+            # The later commit may find its blocks discarded by the earlier one (Azure drops a
+            # blob's other uncommitted blocks when a block list is committed): that file fails,
+            # said so, and nothing of it lands. Any other failure is a bug.
+            failed = [line for line in out.splitlines() if line.startswith("FAILED")]
+            assert run.returncode == 0 or all("InvalidBlockList" in line for line in failed), out + err
         landed = read_container(container).files
         for path, data in landed.items():
             assert data in (one[path], two[path]), f"{path} holds blocks of both writers"
