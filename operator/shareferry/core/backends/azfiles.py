@@ -449,20 +449,27 @@ class AzureFilesBackend:
                 metadata=dict(props.metadata),
             )
 
-        with self._errors("create", path):
+        async def create_with_parents() -> None:
             try:
-                try:
-                    await create()
-                except ResourceNotFoundError as exc:
-                    if _code(exc) != "ParentNotFound":
-                        raise
-                    await self._make_parents(path)
-                    await create()
+                await create()
+            except ResourceNotFoundError as exc:
+                if _code(exc) != "ParentNotFound":
+                    raise
+                await self._make_parents(path)
+                await create()
+
+        with self._errors("create", path):
+            creating = asyncio.ensure_future(create_with_parents())
+            try:
+                await asyncio.shield(creating)
             except asyncio.CancelledError:
-                # Cancelled while Create File was on the wire: the service may have made the
-                # staging file, and no writer exists yet to abort it.
-                with contextlib.suppress(Exception):
-                    await client.delete_file()
+                # Cancelled with Create File on the wire: no writer exists yet to abort the
+                # staging file it may make. Let the request end first (a delete sent now could
+                # overtake it), then remove what it made.
+                await asyncio.wait([creating], timeout=_CONNECTION_TIMEOUT_SECONDS)
+                if creating.done() and not creating.cancelled() and creating.exception() is None:
+                    with contextlib.suppress(Exception):
+                        await client.delete_file()
                 raise
         return AzureFileWriter(backend=self, path=path, staged=staged, client=client, props=props)
 
