@@ -20,6 +20,7 @@ from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
 from shareferry.core.filters import ObjectFilter
 from shareferry.core.locations import resolve
+from shareferry.core.option_values import check_block_size_towards
 from shareferry.core.options import Overwrite
 
 if TYPE_CHECKING:  # the job machinery (and the Azure SDKs) load only when a copy runs
@@ -74,7 +75,8 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> CopyReques
         raise UsageError(
             "--overwrite=prompt needs a terminal to ask on: use true, false or ifSourceNewer instead"
         )
-    resolve(args.source, args.destination, args.from_to)
+    _, _, destination = resolve(args.source, args.destination, args.from_to)
+    check_block_size_towards(args.block_size_mb, destination_kind=destination.kind)
     ObjectFilter.build(options.filters)
     from shareferry.core.jobs import CopyRequest
 
