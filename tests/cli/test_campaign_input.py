@@ -537,3 +537,21 @@ def test_every_numeric_flag_takes_the_ends_of_its_range(
         assert result.returncode == 0, [*result.args[3:], result.stderr]
     assert (tmp_path / "down" / "src" / "big.bin").read_bytes() == data
     assert service.get_share_client("biggest").get_share_properties().quota == 102400
+
+
+def test_a_copy_started_with_stdout_closed_lands_every_file(
+    pipe_share: tuple[RunningEmulator, ShareClient, str], tmp_path: Path
+) -> None:
+    """``shareferry copy ... >&-``: no standard output at all, from the start."""
+    emulator, share, sas = pipe_share
+    files = {f"src/file-{index}.bin": os.urandom(1000 + index) for index in range(5)}
+    write_local(tmp_path, files)
+    result = subprocess.run(
+        [sys.executable, "-m", "shareferry", "copy", str(tmp_path / "src"), share_url(emulator, share, "", sas),
+         "--from-to", "LocalFile", "--recursive"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+        env=clean_environment(), check=False, timeout=120,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert read_share(share).files == files

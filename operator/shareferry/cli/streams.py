@@ -90,13 +90,18 @@ def guarded_streams() -> Iterator[tuple[ReaderSafeStream, ReaderSafeStream]]:
     """``sys.stdout`` and ``sys.stderr`` replaced by :class:`ReaderSafeStream` wrappers (with
     backslash escapes for what their encoding cannot hold) until the block ends."""
     saved = sys.stdout, sys.stderr
-    for stream in saved:
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(errors="backslashreplace")
-    out, err = ReaderSafeStream(saved[0]), ReaderSafeStream(saved[1])
-    sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
-    try:
-        yield out, err
-    finally:
-        sys.stdout, sys.stderr = saved
+    with contextlib.ExitStack() as stack:
+        guarded = []
+        for stream in saved:
+            if stream is None:  # started with the descriptor closed (>&-): as if nobody reads
+                stream = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
+            guarded.append(ReaderSafeStream(stream))
+        out, err = guarded
+        sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
+        try:
+            yield out, err
+        finally:
+            sys.stdout, sys.stderr = saved
