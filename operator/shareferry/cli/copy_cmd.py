@@ -44,6 +44,8 @@ environment:
   SHAREFERRY_JOB_DIR       where job plans are kept for `shareferry jobs` (default ~/.shareferry/jobs)
 
 exit status: 0 nothing failed, 1 a file failed or the job could not run, 2 bad input
+  (output piped into a reader that leaves early, as `| head -1`, is dropped quietly: the job
+  still finishes and the status is the same)
 
 examples:
   shareferry copy ./photos 'https://acct.file.core.windows.net/share?SAS' --recursive --put-md5
