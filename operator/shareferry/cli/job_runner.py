@@ -24,6 +24,7 @@ from shareferry.cli.output import JobOutput, JsonOutput, ReportWriter, TextOutpu
 from shareferry.cli.transfer_flags import add_transfer_flags, parse_choice
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.printable import printable
 from shareferry.core.redact import redact
 
 if TYPE_CHECKING:  # the job machinery (and the Azure SDKs) load only when a job runs
@@ -234,7 +235,8 @@ class TerminalQuestion:
 
 
 def ask_terminal(question: str) -> str:
-    """Ask on stderr (stdout may be JSON lines) and read the answer from stdin; EOF is "no"."""
-    sys.stderr.write(question)
+    """Ask on stderr (stdout may be JSON lines) and read the answer from stdin; EOF is "no".
+    The question's names are shown escaped."""
+    sys.stderr.write(printable(question))
     sys.stderr.flush()
     return sys.stdin.readline() or "n"
