@@ -17,8 +17,8 @@ from shareferry.emulator.context import (
 )
 from shareferry.emulator.errors import StorageError
 from shareferry.emulator.model import Directory, File, Node, format_attributes
+from shareferry.emulator.names import normalize_path
 from shareferry.emulator.routing import split_path
-from shareferry.emulator.store import normalize_path
 from shareferry.emulator.wire import ticks_to_iso, ticks_to_rfc1123, xml_text
 
 

@@ -59,15 +59,19 @@ def check_lease(ctx: Ctx, file: File) -> None:
         raise StorageError(412, "LeaseIdMismatchWithFileOperation", "The lease ID specified did not match.")
 
 
+def _is_md5(value: str) -> bool:
+    """``value`` is the base64 of 16 bytes."""
+    try:
+        return len(base64.b64decode(value, validate=True)) == 16
+    except ValueError:
+        return False
+
+
 def apply_content_headers(ctx: Ctx, file: File) -> None:
     for header, attribute in _CONTENT_HEADERS:
         value = ctx.header(header) or ""
-        if attribute == "content_md5" and value:
-            try:
-                if len(base64.b64decode(value, validate=True)) != 16:
-                    raise ValueError(value)
-            except ValueError as exc:
-                raise invalid_header(header, value, "expected the base64 of a 16-byte MD5") from exc
+        if attribute == "content_md5" and value and not _is_md5(value):
+            raise invalid_header(header, value, "expected the base64 of a 16-byte MD5")
         setattr(file, attribute, value)
     if not file.content_type:
         file.content_type = "application/octet-stream"
@@ -102,14 +106,25 @@ def file_headers(file: File) -> dict[str, str]:
 
 
 async def create_file(ctx: Ctx) -> web.StreamResponse:
-    if (ctx.header("x-ms-type") or "").lower() != "file":
-        raise invalid_header("x-ms-type", ctx.header("x-ms-type"), "must be 'file'")
+    kind = ctx.header("x-ms-type")
+    if kind is None:
+        raise StorageError(
+            400,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified: x-ms-type.",
+        )
+    if kind.lower() != "file":
+        raise invalid_header("x-ms-type", kind, "must be 'file'")
     size = ctx.int_header("x-ms-content-length")
     if size is None:
-        raise StorageError(400, "MissingRequiredHeader", "x-ms-content-length is required.")
+        raise StorageError(
+            400,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified: x-ms-content-length.",
+        )
     if size > MAX_FILE_SIZE:
         raise StorageError(400, "OutOfRangeInput", "x-ms-content-length exceeds the 4 TiB file size limit.")
-    body = await ctx.request.read()
+    body = await ctx.body()
     share = ctx.share()
     path = ctx.path
     parent, name = ctx.store.parent_of(share, path)
@@ -147,9 +162,12 @@ async def put_range(ctx: Ctx) -> web.StreamResponse:
     declared = ctx.request.content_length
     if declared is not None and declared > MAX_RANGE_BYTES:
         raise _body_too_large()
-    bounds = parse_range(ctx.header("x-ms-range") or ctx.header("Range"))
-    if bounds is None or bounds[1] is None:
+    sent_range = ctx.header("x-ms-range") or ctx.header("Range")
+    bounds = parse_range(sent_range)
+    if bounds is None:
         raise StorageError(400, "MissingRequiredHeader", "x-ms-range with bytes=START-END is required.")
+    if bounds[1] is None:
+        raise invalid_header("x-ms-range", sent_range, "Put Range needs an end: bytes=START-END")
     start, end = bounds[0], bounds[1]
     length = end - start + 1
     write = (ctx.header("x-ms-write") or "").lower()
@@ -157,13 +175,17 @@ async def put_range(ctx: Ctx) -> web.StreamResponse:
         raise invalid_header("x-ms-write", ctx.header("x-ms-write"), "must be update or clear")
     if write == "update" and length > MAX_RANGE_BYTES:
         raise _body_too_large()
-    body = await ctx.request.read() if write == "update" else b""
-    if len(body) > MAX_RANGE_BYTES:
-        raise _body_too_large()
+    body = await ctx.body() if write == "update" else b""
     if write == "update" and len(body) != length:
         raise invalid_header("Content-Length", str(len(body)), f"the range names {length} bytes")
     digest = md5_b64(body) if write == "update" else ""
     sent_md5 = ctx.header("Content-MD5")
+    if sent_md5 is not None and write == "update" and not _is_md5(sent_md5):
+        raise StorageError(
+            400,
+            "InvalidMd5",
+            "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.",
+        )
     if sent_md5 is not None and write == "update" and sent_md5 != digest:
         raise StorageError(
             400,

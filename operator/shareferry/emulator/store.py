@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,12 +27,11 @@ from shareferry.emulator.model import (
     bump_file_ids,
     next_file_id,
 )
+from shareferry.emulator.names import validate_share_name
 from shareferry.emulator.persist import NoPersistence, ShareKey
 from shareferry.emulator.wire import now_ticks, ticks_to_iso
 
 DEFAULT_SDDL = "O:BAG:SYD:(A;OICI;FA;;;BA)(A;OICI;FA;;;SY)(A;OICI;0x1301bf;;;AU)(A;OICI;0x1200a9;;;BU)"
-_SHARE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
-_BAD_CHARS = set('"\\/:|<>*?') | {chr(c) for c in range(0x20)}
 MAX_FILE_SIZE = 4 * 1024**4  # 4 TiB, Azure's limit for a file
 
 
@@ -43,37 +41,12 @@ def permission_key_for(sddl: str) -> str:
     return f"{int.from_bytes(digest[:8], 'big')}*{int.from_bytes(digest[8:16], 'big')}"
 
 
-def validate_share_name(name: str) -> None:
-    if not _SHARE_NAME.match(name):
-        raise bad_request(
-            "InvalidResourceName",
-            "Share names are 3-63 lower-case letters, digits and single hyphens, "
-            "starting and ending with a letter or digit.",
-        )
-
-
-def normalize_path(path: str, *, allow_trailing_dot: bool) -> str:
-    """Check each segment of a path and trim trailing dots as Azure does (unless allowed)."""
-    out: list[str] = []
-    for segment in path.split("/"):
-        if segment == "":
-            continue
-        if not allow_trailing_dot:
-            segment = segment.rstrip(".")
-        if segment in ("", ".", "..") or len(segment) > 255 or _BAD_CHARS & set(segment):
-            raise bad_request(
-                "InvalidResourceName",
-                f"The specifed resource name contains invalid characters: {segment!r}.",
-            )
-        out.append(segment)
-    return "/".join(out)
-
-
 @dataclass
 class AccountState:
     shares: dict[str, Share] = field(default_factory=dict)
     snapshots: dict[str, dict[str, Share]] = field(default_factory=dict)
-    service_properties: str | None = None
+    #: Set Service Properties' settings: top-level element name -> its XML text.
+    service_properties: dict[str, str] = field(default_factory=dict)
 
 
 class Store:
