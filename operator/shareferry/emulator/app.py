@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -191,7 +192,16 @@ class Emulator:
             terminal = next((f for f in faults if f.kind != "latency"), None)
             if terminal is not None and terminal.kind != "drop":
                 raise _fault_error(terminal)
-            ctx = Ctx(request, route, query, request.headers, self.store, self.config, self.client)
+            ctx = Ctx(
+                request,
+                route,
+                query,
+                request.headers,
+                self.store,
+                self.config,
+                self.client,
+                functools.partial(_stamp, request, request_id=request_id),
+            )
             if terminal is not None:
                 return await self._drop(request, ctx, route)
             response = await HANDLERS[op](ctx)
@@ -219,7 +229,8 @@ class Emulator:
                 request, StorageError(500, "InternalError", "The emulator failed unexpectedly.")
             )
         self.counters.record(op, response.status, written)
-        _stamp(request, response, request_id=request_id)
+        if not response.prepared:  # a streamed answer was stamped before its headers went out
+            _stamp(request, response, request_id=request_id)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s -> %s", op, request.method, _redacted(request.raw_path), response.status)
         return response

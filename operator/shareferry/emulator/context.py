@@ -50,6 +50,8 @@ class Ctx:
     store: Store
     config: EmulatorConfig
     client: Callable[[], Awaitable[ClientSession]]
+    #: Adds the headers every answer carries; a handler that streams calls it before ``prepare``.
+    stamp: Callable[[web.StreamResponse], None] = lambda _response: None
 
     async def body(self, *, limit: int = MAX_RANGE_BYTES) -> bytes:
         """The request body: at most ``limit`` bytes, given up on when the client stalls."""

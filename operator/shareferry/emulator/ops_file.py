@@ -21,6 +21,7 @@ from shareferry.emulator.context import (
 from shareferry.emulator.errors import StorageError, bad_request, invalid_header
 from shareferry.emulator.model import File
 from shareferry.emulator.store import MAX_FILE_SIZE
+from shareferry.emulator.streaming import send_bytes
 from shareferry.emulator.wire import now_ticks, parse_range, ticks_to_rfc1123
 
 _CONTENT_HEADERS = (
@@ -243,8 +244,7 @@ async def get_file(ctx: Ctx) -> web.StreamResponse:
     headers = read_headers(ctx, file)
     bounds = parse_range(ctx.header("x-ms-range") or ctx.header("Range"))
     if bounds is None:
-        data = file.content.read(0, file.size)
-        return reply(200, headers, data)
+        return await send_bytes(ctx, file, 200, headers, 0, file.size - 1)
     start, end = bounds
     if start >= file.size:
         raise StorageError(
@@ -254,18 +254,17 @@ async def get_file(ctx: Ctx) -> web.StreamResponse:
             headers={"Content-Range": f"bytes */{file.size}"},
         )
     last = min(file.size - 1, end if end is not None else file.size - 1)
-    data = file.content.read(start, last - start + 1)
     headers.pop("Content-MD5", None)
     if file.content_md5:
         headers["x-ms-content-md5"] = file.content_md5
     if (ctx.header("x-ms-range-get-content-md5") or "").lower() == "true":
-        if len(data) > MAX_RANGE_BYTES:
+        if last - start + 1 > MAX_RANGE_BYTES:
             raise StorageError(
                 400, "OutOfRangeInput", "x-ms-range-get-content-md5 needs a range of at most 4 MiB."
             )
-        headers["Content-MD5"] = md5_b64(data)
+        headers["Content-MD5"] = md5_b64(file.content.read(start, last - start + 1))
     headers["Content-Range"] = f"bytes {start}-{last}/{file.size}"
-    return reply(206, headers, data)
+    return await send_bytes(ctx, file, 206, headers, start, last)
 
 
 async def get_file_properties(ctx: Ctx) -> web.StreamResponse:
