@@ -248,7 +248,9 @@ async def copy_file(ctx: Ctx) -> web.StreamResponse:
         progress=f"{content.size}/{content.size}",
         completion_time=now_ticks(),
     )
-    ctx.store.add_node(ctx.account, share, path, file, replace_file=True)
+    ctx.store.add_node(
+        ctx.account, share, path, file, replace_file=True, lease_id=ctx.header("x-ms-lease-id") or ""
+    )
     return reply(
         202,
         {

@@ -20,7 +20,7 @@ from shareferry.emulator.context import (
 )
 from shareferry.emulator.errors import StorageError, bad_request, invalid_header
 from shareferry.emulator.model import File
-from shareferry.emulator.store import MAX_FILE_SIZE
+from shareferry.emulator.store import MAX_FILE_SIZE, check_file_lease
 from shareferry.emulator.streaming import send_bytes
 from shareferry.emulator.wire import now_ticks, parse_range, ticks_to_rfc1123
 
@@ -49,15 +49,7 @@ def md5_b64(data: bytes | memoryview) -> str:
 
 def check_lease(ctx: Ctx, file: File) -> None:
     """Writes to a leased file must carry its lease id."""
-    if not file.lease_id:
-        return
-    given = ctx.header("x-ms-lease-id")
-    if given is None:
-        raise StorageError(
-            412, "LeaseIdMissing", "There is currently a lease on the file and no lease ID was specified."
-        )
-    if given != file.lease_id:
-        raise StorageError(412, "LeaseIdMismatchWithFileOperation", "The lease ID specified did not match.")
+    check_file_lease(file, ctx.header("x-ms-lease-id"))
 
 
 def _is_md5(value: str) -> bool:
@@ -147,7 +139,9 @@ async def create_file(ctx: Ctx) -> web.StreamResponse:
             raise StorageError(400, "InvalidHeaderValue", "The body is larger than the file or 4 MiB.")
         assert file.content is not None
         file.content.write(0, body)
-    ctx.store.add_node(ctx.account, share, path, file, replace_file=True)
+    ctx.store.add_node(
+        ctx.account, share, path, file, replace_file=True, lease_id=ctx.header("x-ms-lease-id") or ""
+    )
     return reply(201, {**node_headers(file), "x-ms-request-server-encrypted": "true"})
 
 
