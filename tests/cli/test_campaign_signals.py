@@ -341,3 +341,40 @@ def test_counters_add_up_when_the_destination_refuses_every_write(
     assert total == settled, f"{total} transfers but {settled} settled: {summary}"
     assert summary["JobStatus"] == "Failed"
     assert read_local(tmp_path / "src").files == files  # the source is untouched
+
+
+def test_a_fresh_copy_after_kill_9_removes_the_staging_files_the_killed_run_left(
+    emulator: RunningEmulator, service: ShareServiceClient, tmp_path: Path, env: dict[str, str]
+) -> None:
+    files = source_tree(seed=23)
+    write_local(tmp_path / "src", files)
+    share = service.create_share("swept")
+    url = f"{emulator.account_url()}/swept"
+    args = ["copy", str(tmp_path / "src"), url, "--from-to", "LocalFile", "--recursive"]
+    strike(start(args, env), emulator, POINTS["big file part way"], signal.SIGKILL)
+    left = staging_files(read_share(share).files)
+    assert left, "the kill landed with no file in flight: nothing to sweep"
+    again = shareferry(*args, env=env)  # the same command: a new job, not a resume
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert read_share(share, "src").files == {f"src/{path}": data for path, data in files.items()}
+
+
+def test_sync_removes_staging_files_untouched_for_longer_than_the_stale_age(
+    emulator: RunningEmulator, service: ShareServiceClient, tmp_path: Path, env: dict[str, str]
+) -> None:
+    # A worker pod without a state volume died long ago: no plan on this machine names its
+    # staging files, so only their age tells they are nobody's.
+    write_local(tmp_path / "src", {"a.txt": b"a"})
+    share = service.create_share("aged")
+    share.get_directory_client("d").create_directory()
+    orphan = "d/.lost.bin.shareferry-0123456789ab.partial"
+    share.get_file_client(orphan).upload_file(b"\0" * 100)
+    url = f"{emulator.account_url()}/aged"
+    args = ["sync", str(tmp_path / "src"), url, "--from-to", "LocalFile"]
+    young = shareferry(*args, env={**env, "SHAREFERRY_STALE_STAGING_SECONDS": "3600"})
+    assert young.returncode == 0, young.stdout + young.stderr
+    assert orphan in read_share(share).files, "a young staging file may belong to a live writer"
+    time.sleep(2.1)
+    old = shareferry(*args, env={**env, "SHAREFERRY_STALE_STAGING_SECONDS": "2"})
+    assert old.returncode == 0, old.stdout + old.stderr
+    assert read_share(share).files == {"a.txt": b"a"}

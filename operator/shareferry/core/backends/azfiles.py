@@ -46,7 +46,13 @@ from shareferry.core.backends.azfiles_client import share_service_client
 from shareferry.core.backends.azfiles_wire import FilesWire, stored_from_get, wire_for
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
-from shareferry.core.backends.staging import is_staging_name, staging_path, staging_token
+from shareferry.core.backends.staging import (
+    MAX_STALE_NOTED,
+    is_staging_name,
+    staging_path,
+    staging_token,
+    stale_after,
+)
 from shareferry.core.errors import (
     CopySourceError,
     CredentialError,
@@ -158,6 +164,9 @@ class AzureFilesBackend:
         )
         #: The job this backend writes for: it names the staging files (see :mod:`.staging`).
         self.staging_key: str | None = None
+        #: Stale staging files its listings met (paths below the root), for a sync to remove.
+        self.stale_staging: list[str] = []
+        self._stale_after = stale_after()
         self._permission_keys: dict[str, str] = {}
         self._parent_chains: dict[str, asyncio.Future[None]] = {}
 
@@ -300,10 +309,23 @@ class AzureFilesBackend:
             except ResourceNotFoundError as exc:
                 _reraise_missing_container(exc)
                 raise NotFoundError(f"list {self.describe(path)}: no such directory") from None
-        # Unfinished files (staged under hidden names, see .staging) are nobody's data yet.
-        entries = [entry for entry in entries if entry.is_dir or not is_staging_name(entry.name)]
+        # Unfinished files (staged under hidden names, see .staging) are nobody's data yet; the
+        # stale ones are noted for a sync to remove.
+        entries = [entry for entry in entries if entry.is_dir or not self._staged(entry)]
         entries.sort(key=lambda entry: entry.name)
         return entries
+
+    def _staged(self, entry: StoredObject) -> bool:
+        """Whether ``entry`` is a staging file (kept out of listings); a stale one (untouched
+        for :func:`~.staging.stale_after`: no writer is filling it) goes into
+        :attr:`stale_staging`."""
+        if not is_staging_name(entry.name):
+            return False
+        modified = entry.last_modified
+        stale = modified is not None and datetime.now(UTC) - modified > self._stale_after
+        if stale and len(self.stale_staging) < MAX_STALE_NOTED:
+            self.stale_staging.append(entry.path)
+        return True
 
     async def _list_lean(self, wire: FilesWire, path: str, prefix: str) -> _Entries:
         """Every page of one directory through the lean path (see :mod:`.azfiles_wire`)."""

@@ -35,6 +35,11 @@ NAME_MAX: Final = 255
 #: A staging file untouched for this long belongs to no live writer (a writer refreshes its
 #: file's time with every range it writes); sync removes such files from its destination.
 STALE_AFTER: Final = timedelta(hours=1)
+#: Overrides :data:`STALE_AFTER` (whole seconds, at least 1): for tests, and for a site whose
+#: slowest single range write could take longer than an hour.
+STALE_AFTER_ENV: Final = "SHAREFERRY_STALE_STAGING_SECONDS"
+#: Stale staging files one backend notes per job at most (the rest wait for the next sync).
+MAX_STALE_NOTED: Final = 10_000
 _TOKEN_LENGTH = 12
 _STAGING = re.compile(r"\..+\.shareferry-[0-9a-f]{12}\.partial", re.DOTALL)
 
@@ -73,3 +78,12 @@ def staging_path(path: str, token: str) -> str:
 def is_staging_name(name: str) -> bool:
     """Whether ``name`` (one path segment) is a staging file's name."""
     return name.startswith(".") and name.endswith(SUFFIX) and _STAGING.fullmatch(name) is not None
+
+
+def stale_after() -> timedelta:
+    """How long a staging file must be untouched before a sync removes it (see
+    :data:`STALE_AFTER_ENV`); a malformed value keeps the default."""
+    text = os.environ.get(STALE_AFTER_ENV, "").strip()
+    if text.isdigit() and int(text) >= 1:
+        return timedelta(seconds=int(text))
+    return STALE_AFTER
