@@ -63,7 +63,15 @@ class Seen:
         return total_writes(self.writes)
 
     def ranges(self, key: str) -> int:
-        return self.writes.get(key, {}).get("PutRange", 0)
+        """Ranges written to the file ``key``: where it landed, plus (while it is unfinished) its
+        hidden staging files (``.<name>.shareferry-<token>.partial`` beside it)."""
+        head, _, name = key.rpartition("/")
+        staged = f"{head}/.{name}.shareferry-"
+        return sum(
+            per_op.get("PutRange", 0)
+            for path, per_op in self.writes.items()
+            if path == key or (path.startswith(staged) and path.endswith(".partial"))
+        )
 
     def deletes(self) -> int:
         return int(self.operations.get("DeleteFile", {}).get("total", 0))

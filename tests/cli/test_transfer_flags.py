@@ -147,12 +147,21 @@ def test_check_md5_modes(mode: CheckMd5) -> None:
         (("--include-after", "yesterday"), "--include-after 'yesterday' is not an ISO 8601 date/time"),
         (("--include-before", "2024-13-01"), "--include-before '2024-13-01' is not an ISO 8601"),
         (("--metadata", "novalue"), "--metadata entry 'novalue' is not NAME=VALUE"),
-        (("--block-size-mb", "-1"), "--block-size-mb must not be negative"),
-        (("--block-size-mb", "5000"), "--block-size-mb must be more than 0 and at most 4000"),
-        (("--cap-mbps", "-5"), "--cap-mbps must not be negative"),
+        (
+            ("--block-size-mb", "-1"),
+            "--block-size-mb must be a number of MiB from 0 to 4000 (0: the default, 8 MiB), not -1",
+        ),
+        (
+            ("--block-size-mb", "5000"),
+            "--block-size-mb must be a number of MiB from 0 to 4000 (0: the default, 8 MiB), not 5000",
+        ),
+        (
+            ("--cap-mbps", "-5"),
+            "--cap-mbps must be a number of megabits per second from 0 to 1000000 (0: no cap), not -5",
+        ),
         (
             ("--shard-index", "3", "--shard-count", "3"),
-            "--shard-index must be between 0 and --shard-count - 1",
+            "--shard-index must be a whole number from 0 to 2 (one less than --shard-count 3), not 3",
         ),
         (
             ("--include-after", "2024-02-01T00:00:00Z", "--include-before", "2024-01-01T00:00:00Z"),

@@ -131,11 +131,13 @@ async def test_lean_writes_read_back_identically_through_the_sdk(
         smb=SmbInfo(creation_time=CREATED, last_write_time=WRITTEN),
         content_md5=md5,
     )
-    # Create File and Put Range only: no SMB attributes, so commit sends nothing more.
+    # Create File and Put Range go to the hidden staging file; the final name appears at commit.
     writer = await lean.open_writer(name, size=len(data), props=props)
-    headers = raw_headers(share, name)  # a Put Range moves the last-write time: read them now
+    headers = raw_headers(share, writer.staged)  # a Put Range moves the last-write time: read now
     assert (headers["x-ms-file-creation-time"], headers["x-ms-file-last-write-time"]) == (CREATED, WRITTEN)
     await writer.write(0, data)
+    assert not sdk_file(share, name).exists()
+    await writer.commit(md5)
 
     assert sdk_file(share, name).download_file(decompress=False).readall() == data
     properties = sdk_file(share, name).get_file_properties()

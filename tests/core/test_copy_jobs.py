@@ -304,8 +304,9 @@ async def test_dry_run_writes_nothing_and_reports_every_item_skipped(world: Worl
     if from_to == "LocalFile":
         destination = world.place("file", "destination")
         argument, landing = destination.argument, ""
-    else:  # a destination that does not exist yet: the job must not even create it
-        argument, landing = str(world.tmp_path / "not-yet" / "out"), "out/"
+    else:  # a destination that does not exist yet: the job must not even create it, and paths
+        # are relative to it as they would be were it there (the files go into it either way)
+        argument, landing = str(world.tmp_path / "not-yet" / "out"), ""
     subscriber = RecordingSubscriber()
 
     summary = await world.copy(source.at("tree"), argument, from_to, subscriber, recursive=True, dry_run=True)

@@ -20,6 +20,7 @@ from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
 from shareferry.core.filters import ObjectFilter
 from shareferry.core.locations import resolve
+from shareferry.core.option_values import check_block_size_towards
 from shareferry.core.options import Overwrite
 
 if TYPE_CHECKING:  # the job machinery (and the Azure SDKs) load only when a copy runs
@@ -43,6 +44,8 @@ environment:
   SHAREFERRY_JOB_DIR       where job plans are kept for `shareferry jobs` (default ~/.shareferry/jobs)
 
 exit status: 0 nothing failed, 1 a file failed or the job could not run, 2 bad input
+  (output piped into a reader that leaves early, as `| head -1`, is dropped quietly: the job
+  still finishes and the status is the same)
 
 examples:
   shareferry copy ./photos 'https://acct.file.core.windows.net/share?SAS' --recursive --put-md5
@@ -74,7 +77,8 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> CopyReques
         raise UsageError(
             "--overwrite=prompt needs a terminal to ask on: use true, false or ifSourceNewer instead"
         )
-    resolve(args.source, args.destination, args.from_to)
+    _, _, destination = resolve(args.source, args.destination, args.from_to)
+    check_block_size_towards(args.block_size_mb, destination_kind=destination.kind)
     ObjectFilter.build(options.filters)
     from shareferry.core.jobs import CopyRequest
 

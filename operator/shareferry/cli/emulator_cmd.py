@@ -43,14 +43,26 @@ def register(commands: Any) -> None:
         "(kinds: busy, error, drop, latency); change them at runtime with /_emulator/faults",
     )
     parser.add_argument("--fault-seed", type=int, help="seed for fault probabilities (reproducible runs)")
+    parser.add_argument(
+        "--body-read-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="cut the connection of a request that sends no byte of its body for SECONDS (default 60)",
+    )
     parser.add_argument("--debug", action="store_true", help="log every request (SAS signatures redacted)")
     parser.set_defaults(run=run)
+
+
+def _seconds(text: str) -> float:
+    from shareferry.emulator.config import body_read_timeout  # loaded only when the option is given
+
+    return body_read_timeout(text)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so other commands do not pay for loading aiohttp's server and the emulator.
     from shareferry.emulator import Account, EmulatorConfig
-    from shareferry.emulator.config import default_accounts
+    from shareferry.emulator.config import DEFAULT_BODY_READ_TIMEOUT, default_accounts
     from shareferry.emulator.faults import FaultInjector
     from shareferry.emulator.server import serve
 
@@ -79,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         loose=args.loose,
         fault_specs=tuple(args.fault),
         fault_seed=args.fault_seed,
+        body_read_timeout=args.body_read_timeout or DEFAULT_BODY_READ_TIMEOUT,
     )
     try:
         serve(config)

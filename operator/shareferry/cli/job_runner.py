@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import traceback
 import uuid
@@ -23,6 +24,7 @@ from shareferry.cli.output import JobOutput, JsonOutput, ReportWriter, TextOutpu
 from shareferry.cli.transfer_flags import add_transfer_flags, parse_choice
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.printable import printable
 from shareferry.core.redact import redact
 
 if TYPE_CHECKING:  # the job machinery (and the Azure SDKs) load only when a job runs
@@ -110,7 +112,7 @@ def execute(
     output = make_output(output_type, out=sys.stdout, err=sys.stderr, command=command)
     try:
         request = build(args, environ)
-        job_id = job_id_from() if job_id_from is not None else None
+        job_id = (job_id_from() if job_id_from is not None else None) or str(uuid.uuid4())
     except UsageError as exc:
         output.fatal(str(exc))
         return EXIT_USAGE
@@ -129,9 +131,9 @@ def execute(
     except ShareFerryError as exc:
         output.fatal(str(exc))
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         output.clear()
-        output.fatal("interrupted: the job was cancelled")
+        output.fatal(_interrupted(job_id, resumable=not getattr(args, "dry_run", False)))
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: show where, never a secret
         output.clear()
@@ -164,11 +166,11 @@ async def _run(
     output: JobOutput,
     subscribers: list[Subscriber],
     environ: Mapping[str, str],
-    job_id: str | None,
+    job_id: str,
 ) -> JobSummary:
-    job_id = job_id or str(uuid.uuid4())
     output.started(job_id)
     ticker = asyncio.create_task(_tick(output)) if output.tick_seconds else None
+    _terminate_like_interrupt()
     try:
         return await start(request, output, subscribers, environ, job_id)
     finally:
@@ -176,6 +178,25 @@ async def _run(
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+
+
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (what Kubernetes, systemd and ``kill`` send) cancels the job as Ctrl-C does: every
+    file in flight is discarded (its staging file removed), the plan records the job as
+    cancelled, and the process exits 130 with the resume hint."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def _interrupted(job_id: str, *, resumable: bool) -> str:
+    """The one line an interrupted job ends with: which job, and how to go on."""
+    line = f"interrupted: job {job_id} was cancelled; files in flight were discarded"
+    if resumable:
+        line += f"; resume it with: shareferry jobs resume {job_id}"
+    return line
 
 
 async def _tick(output: JobOutput) -> None:
@@ -214,7 +235,8 @@ class TerminalQuestion:
 
 
 def ask_terminal(question: str) -> str:
-    """Ask on stderr (stdout may be JSON lines) and read the answer from stdin; EOF is "no"."""
-    sys.stderr.write(question)
+    """Ask on stderr (stdout may be JSON lines) and read the answer from stdin; EOF is "no".
+    The question's names are shown escaped."""
+    sys.stderr.write(printable(question))
     sys.stderr.flush()
     return sys.stdin.readline() or "n"

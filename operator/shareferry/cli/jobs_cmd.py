@@ -6,7 +6,9 @@ counters and failed files, ``clean`` removes finished ones. An ID may be shorten
 prefix of at least 8 characters. ``--output-type json`` prints one JSON object per line.
 
 Exit status: 0 done, 1 no such job (or its plan cannot be read or removed), 2 bad input; errors
-are one line on stderr, ``shareferry jobs <subcommand>: <what is wrong>``.
+are one line on stderr, ``shareferry jobs <subcommand>: <what is wrong>``. Sources, destinations,
+file names and errors are printed with their control characters escaped
+(:func:`~shareferry.core.printable.printable`); JSON keeps them exact.
 
 More subcommands (``resume``) are added by other modules: :func:`register` returns the ``jobs``
 subcommands, and :func:`add_jobs_subcommand` adds a parser to them with this module's conventions.
@@ -23,9 +25,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shareferry.cli.output import one_line
-from shareferry.cli.transfer_flags import CommandParser, parse_choice
+from shareferry.cli.output import json_text, one_line
+from shareferry.cli.transfer_flags import CommandParser, number_argument, parse_choice
 from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.jobowner import INTERRUPTED
 from shareferry.core.jobplan import (
     RUNNING,
     FileState,
@@ -36,13 +39,17 @@ from shareferry.core.jobplan import (
     list_jobs,
     remove_jobs,
 )
-from shareferry.core.redact import redact
+from shareferry.core.number_rules import NumberRule
+from shareferry.core.printable import printable
 from shareferry.core.summary import JobStatus
 
 COMMAND = "jobs"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 DEFAULT_MAX_FAILURES = 50
+MAX_FAILURES = NumberRule("--max-failures", 0, 1_000_000_000, whole=True, note="0 lists none")
+#: The oldest --older-than: nothing kept here is older, and a date further back cannot be reckoned.
+MAX_AGE = timedelta(days=36500)
 _AGE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _SHOWN_STATES = (FileState.DONE, FileState.FAILED, FileState.SKIPPED, FileState.PLANNED)
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -152,7 +159,7 @@ def run_list(args: argparse.Namespace) -> int:
             str(record.runs),
             "?" if counts is None else f"{counts[FileState.DONE]}/{sum(counts.values())}",
             _time_text(record.created),
-            f"{record.source} -> {record.destination}",
+            f"{printable(record.source)} -> {printable(record.destination)}",
         )
         for record, counts in jobs
     ]
@@ -176,7 +183,7 @@ def _register_show(subcommands: Any) -> None:
     )
     parser.add_argument(
         "--max-failures",
-        type=int,
+        type=number_argument(MAX_FAILURES),
         default=DEFAULT_MAX_FAILURES,
         metavar="N",
         help=f"list at most N failed files (default {DEFAULT_MAX_FAILURES}; 0 lists none)",
@@ -187,8 +194,7 @@ def _register_show(subcommands: Any) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     json_output = _json_output(args)
-    if args.max_failures < 0:
-        raise UsageError(f"--max-failures must be 0 or more, not {args.max_failures}")
+    MAX_FAILURES.check(args.max_failures)
     with JobPlan.open(job_dir_from_env(), args.job_id) as plan:
         record = plan.record
         counts = plan.counts()
@@ -219,15 +225,15 @@ def _show_lines(
         ("Runs", str(record.runs)),
         ("Created", _time_text(record.created)),
         ("Updated", _time_text(record.updated)),
-        ("Source", record.source),
-        ("Destination", record.destination),
+        ("Source", printable(record.source)),
+        ("Destination", printable(record.destination)),
     ]
     if record.from_to:
-        fields.append(("From-to", record.from_to))
+        fields.append(("From-to", printable(record.from_to)))
     if record.options:
-        fields.append(("Options", _compact(record.options)))
+        fields.append(("Options", printable(_compact(record.options))))
     if record.error:
-        fields.append(("Error", one_line(record.error)))
+        fields.append(("Error", printable(one_line(record.error))))
     width = max(len(name) for name, _ in fields) + 2
     lines = [f"Job {record.job_id}", *(f"{name + ':':<{width}}{value}" for name, value in fields), ""]
     by_state = ", ".join(f"{counts[state]} {state.value}" for state in _SHOWN_STATES)
@@ -236,11 +242,14 @@ def _show_lines(
         lines.append(f"Deletions pending: {deletions[0]} files, {deletions[1]} directories")
     if record.summary:
         lines += ["", "Last run:"]
-        lines += [f"  {key}: {_scalar(value)}" for key, value in record.summary.items()]
+        lines += [f"  {printable(key)}: {printable(_scalar(value))}" for key, value in record.summary.items()]
     if failed:
         total = counts[FileState.FAILED]
         lines += ["", f"Failed files ({len(failed)} of {total}):" if len(failed) < total else "Failed files:"]
-        lines += [f"  {file.destination}: {one_line(file.error or 'failed')}" for file in failed]
+        lines += [
+            f"  {printable(file.destination)}: {printable(one_line(file.error or 'failed'))}"
+            for file in failed
+        ]
     return lines
 
 
@@ -265,7 +274,8 @@ def _register_clean(subcommands: Any) -> None:
     parser.add_argument(
         "--older-than",
         metavar="AGE",
-        help="only jobs last updated longer ago than AGE: a number and a unit, s m h d w (30m, 12h, 7d)",
+        help="only jobs last updated longer ago than AGE: a number and a unit, s m h d w (30m, 12h, 7d), "
+        "at most 36500d",
     )
     parser.add_argument(
         "--status",
@@ -273,7 +283,7 @@ def _register_clean(subcommands: Any) -> None:
         default=[],
         metavar="STATUS",
         help="only jobs whose last run ended so: Completed, CompletedWithErrors, CompletedWithSkipped, "
-        "Failed, Cancelled (repeatable, or comma-separated)",
+        "Failed, Cancelled, Interrupted (its process died mid-run) (repeatable, or comma-separated)",
     )
     _add_output_type(parser)
     parser.set_defaults(run=_guarded("clean", run_clean))
@@ -293,7 +303,11 @@ def run_clean(args: argparse.Namespace) -> int:
         return 0
     for job_id in removed:
         record = records.get(job_id)
-        details = f" ({record.status}, {record.source} -> {record.destination})" if record else ""
+        details = (
+            f" ({record.status}, {printable(record.source)} -> {printable(record.destination)})"
+            if record
+            else ""
+        )
         _print(f"Removed job {job_id}{details}")
     _print(
         f"Removed {len(removed)} job{'' if len(removed) == 1 else 's'}." if removed else "No jobs to remove."
@@ -302,13 +316,20 @@ def run_clean(args: argparse.Namespace) -> int:
 
 
 def parse_age(text: str) -> timedelta:
-    """``30m``, ``12h``, ``7d``, ``2w``, ``90s`` (decimals allowed) as a duration."""
+    """``30m``, ``12h``, ``7d``, ``2w``, ``90s`` (decimals allowed) as a duration, at most
+    :data:`MAX_AGE`."""
     match = _AGE.fullmatch(text)
+    refusal = UsageError(
+        "--older-than must be a number and a unit (s, m, h, d or w) from 0s to "
+        f"{MAX_AGE.days}d, such as 7d or 12h, not {text!r}"
+    )
     if match is None:
-        raise UsageError(
-            f"--older-than takes a number and a unit (s, m, h, d or w), such as 7d or 12h, not {text!r}"
-        )
-    return timedelta(**{_AGE_UNITS[match.group(2).lower()]: float(match.group(1))})
+        raise refusal
+    amount = float(match.group(1))
+    unit = _AGE_UNITS[match.group(2).lower()]
+    if amount > MAX_AGE / timedelta(**{unit: 1}):
+        raise refusal
+    return timedelta(**{unit: amount})
 
 
 def _statuses(values: Iterable[str], *, known: Iterable[str]) -> list[str]:
@@ -316,7 +337,7 @@ def _statuses(values: Iterable[str], *, known: Iterable[str]) -> list[str]:
     wanted = [part.strip() for value in values for part in value.split(",") if part.strip()]
     if not wanted:
         return []
-    choices = list(dict.fromkeys([*(status.value for status in JobStatus), RUNNING, *known]))
+    choices = list(dict.fromkeys([*(status.value for status in JobStatus), RUNNING, INTERRUPTED, *known]))
     return [parse_choice(status, choices, "--status") for status in wanted]
 
 
@@ -341,7 +362,7 @@ def _guarded(name: str, run: Callable[[argparse.Namespace], int]) -> Callable[[a
 
 
 def _fail(name: str, message: str, *, status: int) -> int:
-    sys.stderr.write(redact(f"shareferry {COMMAND} {name}: {one_line(message)}") + "\n")
+    sys.stderr.write(printable(f"shareferry {COMMAND} {name}: {one_line(message)}") + "\n")
     sys.stderr.flush()
     return status
 
@@ -411,8 +432,10 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 
 def _print(text: str) -> None:
-    sys.stdout.write(redact(text) + "\n")
+    """Lines of text whose names were escaped as they were put in (escaped again here, line by
+    line, in case one was not: escaping twice changes nothing)."""
+    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 def _print_json(document: Mapping[str, Any]) -> None:
-    _print(json.dumps(document, ensure_ascii=False))
+    sys.stdout.write(json_text(document, separators=None) + "\n")

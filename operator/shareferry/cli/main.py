@@ -18,6 +18,7 @@ from shareferry.cli import (
     sync_cmd,
     worker_cmd,
 )
+from shareferry.cli.streams import guarded_streams
 from shareferry.cli.transfer_flags import CommandParser
 
 
@@ -40,10 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
-    result: int = args.run(args)
-    return result
+    """Run one command. Its output may be piped into a reader that leaves early (``| head -1``):
+    the command then goes on quietly and exits as it would have (see :mod:`shareferry.cli.streams`)."""
+    with guarded_streams():
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        result: int = args.run(args)
+        return result

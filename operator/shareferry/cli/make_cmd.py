@@ -19,17 +19,21 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from shareferry.cli.output import json_line, one_line
-from shareferry.cli.transfer_flags import parse_choice
+from shareferry.cli.transfer_flags import number_argument, parse_choice
 from shareferry.core.backends.factory import open_destination
 from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.locations import Location, RemoteKind, parse_location
+from shareferry.core.number_rules import NumberRule
 from shareferry.core.options import TransferOptions
-from shareferry.core.redact import redact
+from shareferry.core.printable import printable
 
 COMMAND = "make"
 SUCCESS = "Successfully created the resource."
 EXISTS = {"file": "the file share already exists", "blob": "the container already exists"}
 MAX_QUOTA_GB = 102400  # the largest quota Azure Files accepts (100 TiB)
+QUOTA_GB = NumberRule(
+    "--quota-gb", 0, MAX_QUOTA_GB, whole=True, noun="a whole number of GiB", note="0: the service's default"
+)
 
 EPILOG = """\
 examples:
@@ -54,10 +58,11 @@ def register(commands: Any) -> None:
     parser.add_argument("url", metavar="URL", help="the share or container URL (credentials as for copy)")
     parser.add_argument(
         "--quota-gb",
-        type=int,
+        type=number_argument(QUOTA_GB),
         default=0,
         metavar="GIB",
-        help="the share's quota in GiB (Azure Files only); 0 (default) takes the service's default",
+        help=f"the share's quota in GiB, 0 to {MAX_QUOTA_GB} (Azure Files only); 0 (default) takes the "
+        "service's default",
     )
     parser.add_argument(
         "--kind",
@@ -96,20 +101,7 @@ def target(url: str, *, kind: str | None) -> Location:
     hint = parse_choice(kind, ["file", "blob"], "--kind") if kind else None
     if not url.lower().startswith(("http://", "https://")):
         raise UsageError(f"{url!r} is not a URL: give the http(s) URL of a share or container")
-    if hint is None:
-        try:
-            parse_location(url, kind_hint="file")
-        except UsageError:
-            pass  # malformed whatever the kind: parse_location below says how
-        else:
-            try:
-                parse_location(url)
-            except UsageError:
-                raise UsageError(
-                    f"cannot tell whether {_printable(url)} is Files or Blob from its host: "
-                    "pass --kind file or --kind blob"
-                ) from None
-    location = parse_location(url, kind_hint=cast(RemoteKind | None, hint))
+    location = parse_location(url, kind_hint=cast(RemoteKind, hint)) if hint else _located_by_host(url)
     if location.container is None or location.path:
         raise UsageError(
             f"{location.describe()} is not a top-level resource: give the URL of a share or container, "
@@ -118,15 +110,38 @@ def target(url: str, *, kind: str | None) -> Location:
     return location
 
 
-def _printable(url: str) -> str:
+def _located_by_host(url: str) -> Location:
+    """``url`` parsed without ``--kind``: only a public host says whether it is Files or Blob.
+
+    The parser's own complaint is kept when it is about the URL whatever its kind (a bad port,
+    a share name Files refuses on a Files host); when only the kind is missing (a path-style URL,
+    which the parser would answer with copy's ``--from-to``), the answer names ``--kind``."""
+    try:
+        return parse_location(url)
+    except UsageError as unhinted:
+        as_kind: list[str] = []
+        remote_kinds: tuple[RemoteKind, ...] = ("file", "blob")
+        for remote_kind in remote_kinds:
+            try:
+                parse_location(url, kind_hint=remote_kind)
+            except UsageError as hinted:
+                as_kind.append(str(hinted))
+        if str(unhinted) in as_kind:
+            raise
+    raise UsageError(
+        f"cannot tell whether {_without_query(url)} is Files or Blob from its host: "
+        "pass --kind file or --kind blob"
+    )
+
+
+def _without_query(url: str) -> str:
     """``url`` without its query (where a SAS would be)."""
     return url.split("?", 1)[0]
 
 
 def quota_gb(value: int, *, kind: RemoteKind) -> int | None:
     """``--quota-gb`` as the backend takes it: None for the service's default."""
-    if value < 0 or value > MAX_QUOTA_GB:
-        raise UsageError(f"--quota-gb must be 0 to {MAX_QUOTA_GB}, got {value}")
+    QUOTA_GB.check(value)
     if value and kind != "file":
         raise UsageError("--quota-gb applies to file shares only, not to blob containers")
     return value or None
@@ -147,7 +162,7 @@ async def make(location: Location, *, quota_gb: int | None, environ: Mapping[str
 
 
 def _fail(message: str, *, status: int, json_output: bool) -> int:
-    text = redact(one_line(message))
+    text = printable(one_line(message))
     if json_output:
         print(json_line("Error", text, now=datetime.now(UTC)))
     print(f"shareferry {COMMAND}: {text}", file=sys.stderr)

@@ -4,7 +4,10 @@ Every output owns the job's :class:`~shareferry.core.accounting.Accounting` (``a
 the command hands to ``run_copy``), reads every counter from its snapshot and is one of its
 subscribers (``on_queued`` / ``on_progress`` / ``on_done``). Around the job the command calls
 :meth:`started`, :meth:`message` (the core's log lines), :meth:`tick` (every :attr:`tick_seconds`
-while the job runs), :meth:`finished` and :meth:`fatal`. Nothing is printed unredacted.
+while the job runs), :meth:`finished` and :meth:`fatal`. Nothing is printed unredacted, and no
+name reaches a terminal or a log with a raw control character: text goes through
+:func:`~shareferry.core.printable.printable` (``\x1b``, ``\n``, ``\u202e`` written as escapes),
+JSON through :func:`~shareferry.core.printable.printable_json` (the exact name, JSON-escaped).
 
 * :class:`TextOutput`: on a terminal a single line redrawn at most twice a second (percent,
   files done / failed / skipped of those enumerated so far, ``+`` while still enumerating,
@@ -23,7 +26,9 @@ while the job runs), :meth:`finished` and :meth:`fatal`. Nothing is printed unre
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,9 +37,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from shareferry.core.accounting import Accounting, Clock, FileResult, Outcome, Snapshot
-from shareferry.core.engine.copier import DRY_RUN_PREFIX, DRY_RUN_SEPARATOR
-from shareferry.core.engine.deleter import DRY_RUN_REMOVE
 from shareferry.core.humanize import human_bytes, human_duration
+from shareferry.core.printable import printable, printable_json
 from shareferry.core.redact import redact
 
 if TYPE_CHECKING:
@@ -112,27 +116,42 @@ def summary_text(summary: JobSummary) -> str:
 def failure_lines(
     failures: list[FileResult], total_failed: int, *, limit: int = MAX_FAILED_LINES
 ) -> list[str]:
-    """``FAILED: <path>: <error>`` for the first ``limit`` failures, and how many more there are."""
-    lines = [redact(f"FAILED: {result.path}: {result.error or 'failed'}") for result in failures[:limit]]
+    """``FAILED: <path>: <error>`` for the first ``limit`` failures, and how many more there are;
+    each one line, its path escaped (:func:`~shareferry.core.printable.printable`)."""
+    lines = [
+        f"FAILED: {printable(result.path)}: {printable(one_line(result.error or 'failed'))}"
+        for result in failures[:limit]
+    ]
     more = total_failed - len(lines)
     if more > 0:
         lines.append(f"... and {more} more failed")
     return lines
 
 
+@functools.cache
+def dry_run_markers() -> tuple[str, str, str]:
+    """The engine's ``DRYRUN: copy ``, `` to `` and ``DRYRUN: remove ``, imported when a job
+    first prints (a usage error never loads the engine, so the command answers sooner)."""
+    from shareferry.core.engine.copier import DRY_RUN_PREFIX, DRY_RUN_SEPARATOR
+    from shareferry.core.engine.deleter import DRY_RUN_REMOVE
+
+    return DRY_RUN_PREFIX, DRY_RUN_SEPARATOR, DRY_RUN_REMOVE
+
+
 def split_dry_run(message: str) -> tuple[str, str] | None:
     """``(source, destination)`` of a ``DRYRUN: copy SRC to DST`` line; None for other lines.
     One side is a URL (no spaces: percent-encoded), so the split is at the first `` to `` after
     a URL source, else at the last one."""
-    if not message.startswith(DRY_RUN_PREFIX):
+    prefix, separator, _ = dry_run_markers()
+    if not message.startswith(prefix):
         return None
-    rest = message[len(DRY_RUN_PREFIX) :]
-    if DRY_RUN_SEPARATOR not in rest:
+    rest = message[len(prefix) :]
+    if separator not in rest:
         return None
     if rest.startswith(("http://", "https://")):
-        source, _, destination = rest.partition(DRY_RUN_SEPARATOR)
+        source, _, destination = rest.partition(separator)
     else:
-        source, _, destination = rest.rpartition(DRY_RUN_SEPARATOR)
+        source, _, destination = rest.rpartition(separator)
     return source, destination
 
 
@@ -145,16 +164,20 @@ _TRANSFER_STATUS = {Outcome.FAILED: "Failed", Outcome.SKIPPED: "SkippedEntityAlr
 
 def json_line(message_type: str, content: str, *, now: datetime, prompt: dict[str, Any] | None = None) -> str:
     """One line of AzCopy's JSON output; ``content`` is a plain string (often itself JSON)."""
-    return json.dumps(
+    return json_text(
         {
             "TimeStamp": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "MessageType": message_type,
             "MessageContent": redact(content),
             "PromptDetails": prompt if prompt is not None else _NO_PROMPT,
         },
-        ensure_ascii=False,
-        separators=_COMPACT,
     )
+
+
+def json_text(value: Any, *, separators: tuple[str, str] | None = _COMPACT, indent: int | None = None) -> str:
+    """``value`` as JSON (compact unless told otherwise), non-ASCII text as it is but every
+    control character escaped (:func:`~shareferry.core.printable.printable_json`), secrets redacted."""
+    return printable_json(json.dumps(value, ensure_ascii=False, separators=separators, indent=indent))
 
 
 def _transfer_detail(result: FileResult) -> dict[str, Any]:
@@ -302,10 +325,11 @@ class TextOutput(_Reading):
 
     def message(self, text: str) -> None:
         self.clear()
-        if text.startswith((DRY_RUN_PREFIX, DRY_RUN_REMOVE)):
-            self._write_out(redact(text) + "\n")
+        prefix, _, remove = dry_run_markers()
+        if text.startswith((prefix, remove)):
+            self._write_out(printable(text) + "\n")
         else:
-            self.err.write(redact(f"WARNING: {text}") + "\n")
+            self.err.write(printable(f"WARNING: {text}") + "\n")
             self.err.flush()
 
     def tick(self) -> None:
@@ -339,7 +363,7 @@ class TextOutput(_Reading):
 
     def fatal(self, text: str) -> None:
         self.clear()
-        self.err.write(redact(f"shareferry {self.command}: {one_line(text)}") + "\n")
+        self.err.write(printable(f"shareferry {self.command}: {one_line(text)}") + "\n")
         self.err.flush()
 
     def _write_out(self, text: str) -> None:
@@ -385,14 +409,14 @@ class JsonOutput(_Reading):
         pair = split_dry_run(text)
         if pair is not None:
             self._dry_runs.append(pair)
-        elif text.startswith(DRY_RUN_REMOVE):  # a sync's deletion: no transfer result follows
+        elif text.startswith(remove := dry_run_markers()[2]):  # a sync's deletion: no result follows
             content = {
                 "Source": "",
-                "Destination": text[len(DRY_RUN_REMOVE) :],
+                "Destination": text[len(remove) :],
                 "EntityType": 0,
                 "Operation": "remove",
             }
-            self.emit("Dryrun", json.dumps(content, ensure_ascii=False, separators=_COMPACT))
+            self.emit("Dryrun", json_text(content))
         else:
             self.emit("Info", f"WARNING: {text}")
 
@@ -405,7 +429,7 @@ class JsonOutput(_Reading):
                 "EntityType": 1 if result.is_dir else 0,
                 "SourceSize": result.size,
             }
-            self.emit("Dryrun", json.dumps(content, ensure_ascii=False, separators=_COMPACT))
+            self.emit("Dryrun", json_text(content))
 
     def tick(self) -> None:
         self._summary("Progress", status="InProgress", error=None, complete=False)
@@ -421,12 +445,12 @@ class JsonOutput(_Reading):
         self.job_id = summary.job_id
         self._summary("EndOfJob", status=summary.status.value, error=summary.error, complete=True)
         if summary.error:
-            self.err.write(redact(f"shareferry {self.command}: {one_line(summary.error)}") + "\n")
+            self.err.write(printable(f"shareferry {self.command}: {one_line(summary.error)}") + "\n")
             self.err.flush()
 
     def fatal(self, text: str) -> None:
         self.emit("Error", one_line(text))
-        self.err.write(redact(f"shareferry {self.command}: {one_line(text)}") + "\n")
+        self.err.write(printable(f"shareferry {self.command}: {one_line(text)}") + "\n")
         self.err.flush()
 
     def _summary(self, message_type: str, *, status: str, error: str | None, complete: bool) -> None:
@@ -439,7 +463,7 @@ class JsonOutput(_Reading):
             error=error,
             complete=complete,
         )
-        self.emit(message_type, json.dumps(content, ensure_ascii=False, separators=_COMPACT))
+        self.emit(message_type, json_text(content))
 
 
 def never_started(summary: JobSummary) -> bool:
@@ -452,9 +476,14 @@ def never_started(summary: JobSummary) -> bool:
     return not (counters.files_enumerated or counters.files_settled or counters.folder_transfers or scanned)
 
 
+_NEWLINE = re.compile(r"\r?\n")
+
+
 def one_line(text: str) -> str:
-    """``text`` with its line breaks folded, so an error is always one line."""
-    return " ".join(part.strip() for part in text.splitlines() if part.strip()) or text
+    """``text`` with its newlines folded into spaces (a service's message spread over lines
+    reads as one). Other control characters are left for
+    :func:`~shareferry.core.printable.printable` to escape, so a name keeps them visibly."""
+    return " ".join(part.strip(" \t") for part in _NEWLINE.split(text) if part.strip(" \t")) or text
 
 
 # ---- --report --------------------------------------------------------------------------------
@@ -487,5 +516,5 @@ class ReportWriter:
             "source": redact(result.source) if result.source else None,
             "destination": redact(result.destination) if result.destination else None,
         }
-        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.write(printable_json(json.dumps(record, ensure_ascii=False)) + "\n")
         self.stream.flush()

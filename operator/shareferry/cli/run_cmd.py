@@ -11,15 +11,15 @@ the CopyJob status the operator would write (phase, times, progress, counters, s
 files, MD5 results) is printed on stdout as YAML, or as JSON with ``--output-type json`` (which
 adds the shards' own reports, ``shardReports``). ``--results-dir DIR`` keeps each shard's MD5 results ConfigMap there as
 ``<name>.yaml``. Exit status as the worker's: 0 all done, 1 some files failed, 2 bad input,
-3 the copy failed as a whole, 130 interrupted. No credential is ever printed.
+3 the copy failed as a whole, 130 interrupted. No credential is ever printed, and no name with a
+raw control character (:mod:`shareferry.core.printable`). The manifest files are read with
+bounds (:mod:`shareferry.cli.manifest_files`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,9 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from shareferry.cli.manifest_files import read_documents
+from shareferry.cli.output import json_text, one_line
 from shareferry.cli.transfer_flags import parse_choice
 from shareferry.core.errors import UsageError
-from shareferry.core.redact import redact
+from shareferry.core.printable import printable
 
 EXIT_INTERRUPTED = 130
 LIVE_INTERVAL = 0.5
@@ -89,24 +91,8 @@ def register(commands: Any) -> None:
 
 
 def _fatal(text: str) -> None:
-    sys.stderr.write(redact(f"shareferry run: {' '.join(text.split())}") + "\n")
+    sys.stderr.write(printable(f"shareferry run: {one_line(text)}") + "\n")
     sys.stderr.flush()
-
-
-def read_documents(paths: Sequence[str]) -> list[tuple[str, Any]]:
-    """Every YAML document of ``paths``, with the file it came from."""
-    yaml: Any = importlib.import_module("yaml")
-    documents: list[tuple[str, Any]] = []
-    for path in paths:
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"-f {path}: {exc.strerror or exc}") from None
-        try:
-            documents.extend((path, document) for document in yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            raise UsageError(f"-f {path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    return documents
 
 
 def parse_volumes(pairs: Sequence[str]) -> dict[str, str]:
@@ -168,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         if outcome.report.get("state") == "Failed" and outcome.report.get("error"):
             _fatal(str(outcome.report["error"]))
     if results_dir is not None and status["md5Results"]["configMaps"]:
-        sys.stderr.write(f"MD5 results: {', '.join(str(results_dir / f'{name}.yaml') for name in status['md5Results']['configMaps'])}\n")  # fmt: skip
+        sys.stderr.write(printable(f"MD5 results: {', '.join(str(results_dir / f'{name}.yaml') for name in status['md5Results']['configMaps'])}") + "\n")  # fmt: skip
     return combined_exit_code(codes)
 
 
@@ -236,7 +222,7 @@ class Progress:
 
     def warning(self, text: str) -> None:
         self.clear()
-        self.out.write(redact(f"WARNING: {text}") + "\n")
+        self.out.write(printable(f"WARNING: {text}") + "\n")
         self.out.flush()
 
     def line(self) -> str:
@@ -334,10 +320,10 @@ def _time(text: str) -> datetime:
 
 def _print_status(status: Mapping[str, Any], *, output_type: str, out: TextIO) -> None:
     if output_type == "json":
-        text = json.dumps(status, indent=2, ensure_ascii=False) + "\n"
+        text = json_text(status, separators=None, indent=2) + "\n"
     else:  # for people: the summary; the shards' own reports are in the JSON form
-        yaml: Any = importlib.import_module("yaml")
-        summary = {key: value for key, value in status.items() if key != "shardReports"}
-        text = yaml.safe_dump(summary, sort_keys=False, allow_unicode=True, width=120)
-    out.write(redact(text))
+        from shareferry.cli.yaml_text import yaml_text
+
+        text = yaml_text({key: value for key, value in status.items() if key != "shardReports"})
+    out.write(text)
     out.flush()

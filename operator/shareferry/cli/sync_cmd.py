@@ -15,11 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
 from shareferry.cli.output import JobOutput
-from shareferry.cli.transfer_flags import options_from_args
+from shareferry.cli.transfer_flags import number_argument, options_from_args
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
 from shareferry.core.locations import resolve
-from shareferry.core.option_values import SyncValues, build_sync_options
+from shareferry.core.option_values import (
+    MAX_DELETE_PERCENT,
+    SyncValues,
+    build_sync_options,
+    check_block_size_towards,
+)
 from shareferry.core.options import (
     DEFAULT_MAX_DELETE_PERCENT,
     GUARD_MIN_FILES,
@@ -95,7 +100,7 @@ def add_sync_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-mirror-mode", dest="mirror_mode", action="store_false", help=argparse.SUPPRESS)
     group.add_argument(
         "--max-delete-percent",
-        type=float,
+        type=number_argument(MAX_DELETE_PERCENT),
         metavar="N",
         help=f"refuse to delete more than N%% of the destination's files (default guard: "
         f"{DEFAULT_MAX_DELETE_PERCENT:g}%% once {GUARD_MIN_FILES}+ files would go; 100 turns it off)",
@@ -124,7 +129,8 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> SyncReques
     sync = sync_options_from_args(args)
     if sync.delete_destination is DeleteDestination.PROMPT and not sys.stdin.isatty():
         raise UsageError("--delete-destination=prompt needs a terminal to ask on: use true or false instead")
-    resolve(args.source, args.destination, args.from_to)
+    _, _, destination = resolve(args.source, args.destination, args.from_to)
+    check_block_size_towards(args.block_size_mb, destination_kind=destination.kind)
     from shareferry.core.jobs import SyncRequest
 
     return SyncRequest(args.source, args.destination, args.from_to, options, sync)

@@ -10,8 +10,10 @@ Spellings and defaults follow ``azcopy copy --help`` of AzCopy 10.18:
   Both are matched without regard to letter case, as AzCopy does.
 * ``--preserve-permissions`` (AzCopy 10.18's name) and ``--preserve-smb-permissions`` (its older
   one, still accepted by AzCopy) are the same flag.
-* ``--block-size-mb`` takes a decimal number of MiB (``0.25``); 0 means the default.
-  ``--cap-mbps`` is megabits per second; 0 means no cap.
+* ``--block-size-mb`` takes a decimal number of MiB (``0.25``) from 0 to 4000, at most 4
+  towards Azure Files; 0 means the default. ``--cap-mbps`` is megabits per second; 0 means no
+  cap. Numbers are plain decimals (no ``nan``, ``inf``, ``0x10`` or ``1_000``); every refusal
+  names the flag and its range (:mod:`shareferry.core.number_rules`).
 * Filters (``--include-pattern`` ... ``--exclude-regex``) take ``;``-separated lists and may be
   repeated; ``--include-after`` / ``--include-before`` take ISO 8601 date/times.
 * ``--metadata "k=v;k2=v2"`` sets metadata on uploaded objects.
@@ -25,12 +27,16 @@ Concurrency is not a flag: it comes from ``SHAREFERRY_CONCURRENCY`` (AzCopy read
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 from shareferry.core.errors import UsageError
+from shareferry.core.number_rules import NumberRule
 from shareferry.core.option_values import (
+    BLOCK_SIZE_MB,
+    CAP_MBPS,
+    SHARD_COUNT,
+    SHARD_INDEX,
     TransferValues,
     block_size_bytes,
     build_transfer_options,
@@ -39,7 +45,7 @@ from shareferry.core.option_values import (
     parse_metadata,
 )
 from shareferry.core.options import CheckMd5, TransferOptions, concurrency_from_env
-from shareferry.core.redact import redact
+from shareferry.core.printable import printable
 
 __all__ = [  # the value parsers live in the core (the CopyJob spec model uses them too)
     "BOOLEAN_FLAGS",
@@ -48,6 +54,7 @@ __all__ = [  # the value parsers live in the core (the CopyJob spec model uses t
     "block_size_bytes",
     "cap_mbps",
     "expand_boolean_flags",
+    "number_argument",
     "options_from_args",
     "parse_bool",
     "parse_choice",
@@ -114,7 +121,9 @@ class CommandParser(argparse.ArgumentParser):
     Plain :class:`argparse.ArgumentParser` behaviour unless asked: ``one_line_errors`` prints a
     usage error (unknown arguments included) as the single line ``<prog>: <message>`` with exit
     status 2 instead of the usage block; ``boolean_flags`` applies :func:`expand_boolean_flags`
-    before parsing, so AzCopy's ``--flag=true|false`` form works for those switches.
+    before parsing, so AzCopy's ``--flag=true|false`` form works for those switches. A
+    :class:`UsageError` raised while reading a value (see :func:`number_argument`) is such a
+    usage error, its message as it is. What the user typed is echoed escaped.
     """
 
     def __init__(
@@ -133,7 +142,10 @@ class CommandParser(argparse.ArgumentParser):
                 args = expand_boolean_flags(args, self.extra_boolean_flags)
             except UsageError as exc:
                 self.error(str(exc))
-        parsed, extras = super().parse_known_args(args, namespace)
+        try:
+            parsed, extras = super().parse_known_args(args, namespace)
+        except UsageError as exc:  # a value's own reader refused it (number_argument)
+            self.error(str(exc))
         if extras and self.one_line_errors:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
@@ -141,7 +153,7 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if not self.one_line_errors:
             super().error(message)
-        self.exit(2, redact(f"{self.prog}: {message}") + "\n")
+        self.exit(2, printable(f"{self.prog}: {message}") + "\n")
 
 
 def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
@@ -169,15 +181,16 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--block-size-mb",
-        type=_finite_number,
+        type=number_argument(BLOCK_SIZE_MB),
         metavar="MIB",
-        help="chunk size in MiB; decimals allowed (0.25); default 8, at most 4 towards Azure Files",
+        help="chunk size in MiB, 0 to 4000; decimals allowed (0.25); 0 or omitted: the default, 8; "
+        "at most 4 towards Azure Files",
     )
     parser.add_argument(
         "--cap-mbps",
-        type=_finite_number,
+        type=number_argument(CAP_MBPS),
         metavar="MBPS",
-        help="cap the transfer rate, in megabits per second (0 or omitted: no cap)",
+        help="cap the transfer rate, in megabits per second, up to 1000000 (0 or omitted: no cap)",
     )
     filters = parser.add_argument_group("filters (';'-separated lists; each flag may be repeated)")
     for flag, text in (
@@ -207,8 +220,20 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
         help="content type of every destination file (implies --no-guess-mime-type)",
     )
     sharding = parser.add_argument_group("sharding (one job split over several workers)")
-    sharding.add_argument("--shard-index", type=_whole_number, default=0, metavar="N")
-    sharding.add_argument("--shard-count", type=_whole_number, default=1, metavar="N")
+    sharding.add_argument(
+        "--shard-index",
+        type=number_argument(SHARD_INDEX),
+        default=0,
+        metavar="N",
+        help="this worker's shard, 0 to --shard-count - 1 (default 0)",
+    )
+    sharding.add_argument(
+        "--shard-count",
+        type=number_argument(SHARD_COUNT),
+        default=1,
+        metavar="N",
+        help="how many shards the job is split into, 1 to 1000 (default 1)",
+    )
 
 
 _BOOLEAN_HELP = {
@@ -238,21 +263,18 @@ def _add_booleans(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _finite_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, not {text!r}")
-    return value
+def number_argument(rule: NumberRule) -> Callable[[str], Any]:
+    """An argparse ``type`` for a flag's number: plain decimal notation (a whole number when
+    the rule says so), refused with the rule's one line naming the flag and its range
+    (:class:`CommandParser` prints it). The range itself is checked where the options are built,
+    so that a flag and a CopyJob's field are checked by the same code."""
 
+    def read(text: str) -> float | int:
+        value = rule.read(text)
+        return int(value) if rule.whole else value
 
-def _whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    read.__name__ = rule.flag
+    return read
 
 
 def transfer_values(args: argparse.Namespace, *, environ: Mapping[str, str]) -> TransferValues:

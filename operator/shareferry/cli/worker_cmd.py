@@ -23,7 +23,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from shareferry.core.redact import redact
+from shareferry.cli.output import one_line
+from shareferry.core.printable import printable
 
 DESCRIPTION = """\
 Run one shard of a CopyJob, as a worker pod the operator started. Everything comes from the
@@ -51,7 +52,7 @@ def register(commands: Any) -> None:
 
 
 def _say(text: str) -> None:
-    sys.stderr.write(redact(" ".join(text.split())) + "\n")
+    sys.stderr.write(printable(one_line(text)) + "\n")
     sys.stderr.flush()
 
 

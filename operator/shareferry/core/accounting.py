@@ -206,6 +206,15 @@ class Accounting:
         if len(self.skips) < self.max_kept_skips:
             self.skips.append(result)
 
+    def fail_unsettled(self) -> int:
+        """The job stopped on an error (a refused credential, a failed listing): every file that
+        was enumerated but never settled counts as failed, so completed, skipped and failed add
+        up to the files enumerated. Returns how many were failed so."""
+        unsettled = self.files_enumerated - (self.files_completed + self.files_failed + self.files_skipped)
+        if unsettled > 0:
+            self.files_failed += unsettled
+        return max(0, unsettled)
+
     def finish_enumeration(self) -> None:
         """Everything to transfer is known: totals are final, ETAs become possible."""
         if self.enumeration_done:

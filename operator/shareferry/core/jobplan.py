@@ -30,7 +30,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from shareferry.core.errors import NotFoundError, ShareFerryError, UsageError
+from shareferry.core.jobowner import INTERRUPTED, owner_alive
 from shareferry.core.redact import redact
 
 JOB_DIR_ENV: Final = "SHAREFERRY_JOB_DIR"
@@ -344,7 +345,10 @@ class JobPlan:
         row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM job").fetchone()
         if row is None:
             raise PlanUnreadableError(f"{self.path} has no job row")
-        return _job_record(row)
+        record = _job_record(row)
+        if record.status == RUNNING and owner_alive(self.path.parent) is False:
+            return replace(record, status=INTERRUPTED)  # its process died mid-run
+        return record
 
     def start_run(self) -> None:
         """A run starts: one more run, status :data:`RUNNING`, no error yet."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from shareferry.core.accounting import Snapshot
 from shareferry.core.engine.context import Log
+from shareferry.core.jobowner import OwnerLock
 from shareferry.core.jobplan import JobPlan, JobRecord, job_dir_from_env
 from shareferry.core.summary import JobStatus
 
@@ -29,6 +30,7 @@ class JobRun:
     plan: JobPlan
     persistent: bool
     _temporary: Path | None = None
+    _owner: OwnerLock | None = None
 
     @classmethod
     def begin(
@@ -41,7 +43,8 @@ class JobRun:
         log: Log,
     ) -> JobRun:
         """Open the plan of ``record.job_id`` (``resume``) or create it. ``keep``: false for a dry
-        run. Raises :class:`NotFoundError` when resuming a job that does not exist."""
+        run. Raises :class:`NotFoundError` when resuming a job that does not exist,
+        :class:`JobBusyError` when another process is running the job."""
         directory = job_dir_from_env(environ)
         if resume:
             run = cls(JobPlan.open(directory, record.job_id), persistent=True)
@@ -57,6 +60,11 @@ class JobRun:
                 run = cls._temporary_run(record)
         else:
             run = cls._temporary_run(record)
+        try:
+            run._owner = OwnerLock.acquire(run.plan.path.parent)
+        except BaseException:
+            run.plan.close()
+            raise
         run.plan.start_run()
         return run
 
@@ -70,6 +78,8 @@ class JobRun:
             self.plan.end_run(status=status.value, summary=summary_json(counters), error=error)
         finally:
             self.plan.close()
+            if self._owner is not None:
+                self._owner.release()
             if self._temporary is not None:
                 shutil.rmtree(self._temporary, ignore_errors=True)
 

@@ -21,6 +21,7 @@ from shareferry.core.accounting import Accounting, Subscriber
 from shareferry.core.backends.factory import open_destination, open_source
 from shareferry.core.backends.service import container_names
 from shareferry.core.credentials import Environ, resolve_credential, settings_environ, side_environ
+from shareferry.core.destination_layout import LAYOUT_KEY, Layout, decide_layout, stored_layout, with_layout
 from shareferry.core.engine.context import EngineContext, Log, Prompt, buffer_bytes_from_env
 from shareferry.core.engine.deleter import Confirm
 from shareferry.core.engine.limits import ByteBudget
@@ -31,8 +32,10 @@ from shareferry.core.filters import ObjectFilter
 from shareferry.core.jobplan import JobPlan, JobRecord
 from shareferry.core.jobrun import JobRun, new_record
 from shareferry.core.jobspec import options_from_json, options_to_json, stored_location, with_sas
+from shareferry.core.leftovers import sweep_interrupted
 from shareferry.core.locations import Location, resolve
 from shareferry.core.options import SyncOptions, TransferOptions
+from shareferry.core.overlap import Command, check_overlap
 from shareferry.core.planning.copy_plan import plan_copy
 from shareferry.core.planning.shard import Shard
 from shareferry.core.redact import redact
@@ -73,11 +76,18 @@ class SyncRequest:
 
 
 def _record(
-    request: CopyRequest | SyncRequest, job_id: str, source: Location, destination: Location, from_to: str
+    request: CopyRequest | SyncRequest,
+    job_id: str,
+    source: Location,
+    destination: Location,
+    from_to: str,
+    layout: Layout | None,
 ) -> JobRecord:
     options = options_to_json(request.options)
     if isinstance(request, SyncRequest):
         options["sync"] = options_to_json(request.sync)
+    if layout is not None:
+        options[LAYOUT_KEY] = layout.value
     return new_record(
         job_id=job_id,
         command="sync" if isinstance(request, SyncRequest) else "copy",
@@ -132,26 +142,44 @@ async def _run_job(
     """What every job does around its ``work``: resolve the locations, open its plan, run,
     turn errors into the summary, record the outcome in the plan."""
     job_id = job_id or str(uuid.uuid4())
+    command: Command = "sync" if isinstance(request, SyncRequest) else "copy"
     from_to, source_location, destination_location = resolve(
         request.source, request.destination, request.from_to
     )
+    check_overlap(source_location, destination_location, command=command)
     settings = settings_environ(environ)
     budget = ByteBudget(buffer_bytes_from_env(settings))
-    command = "sync" if isinstance(request, SyncRequest) else "copy"
+    layout = await decide_layout(
+        source_location, destination_location, command=command, options=request.options, environ=environ
+    )
     run = JobRun.begin(
-        _record(request, job_id, source_location, destination_location, from_to.value),
+        _record(request, job_id, source_location, destination_location, from_to.value, layout),
         environ=settings,
         resume=resume,
         keep=not request.options.dry_run,
         log=log,
     )
+    # The first run's decision holds for every later run of the job (it is in the plan's record).
+    destination_as_planned = with_layout(
+        destination_location, stored_layout(run.plan.record.options) or layout
+    )
     error: str | None = None
     status = JobStatus.CANCELLED  # unless it ends otherwise: an interrupt, a kill
     try:
+        if run.persistent and not resume:
+            await sweep_interrupted(
+                run.plan.path.parent.parent,
+                run.plan.record,
+                destination_location,
+                options=request.options,
+                environ=environ,
+                log=log,
+            )
         try:
-            await work(source_location, destination_location, run.plan, budget)
+            await work(source_location, destination_as_planned, run.plan, budget)
         except* ShareFerryError as group:
             error = _job_error(group, accounting)
+            accounting.fail_unsettled()  # every enumerated file ends completed, skipped or failed
         accounting.finish_enumeration()
         counters = accounting.snapshot()
         status = final_status(counters, error=error)
@@ -257,9 +285,15 @@ async def run_sync(
     _, source_location, destination_location = resolve(request.source, request.destination, request.from_to)
     setup = SyncSetup.check(source_location, destination_location, request.options, request.sync)
 
-    async def work(_source: Location, _destination: Location, plan: JobPlan, budget: ByteBudget) -> None:
+    async def work(_source: Location, destination: Location, plan: JobPlan, budget: ByteBudget) -> None:
         await sync_pair(
-            setup, accounting=counting, plan=plan, budget=budget, confirm=confirm, log=say, environ=environ
+            replace(setup, destination=destination),  # a local destination as the job first took it
+            accounting=counting,
+            plan=plan,
+            budget=budget,
+            confirm=confirm,
+            log=say,
+            environ=environ,
         )
 
     return await _run_job(

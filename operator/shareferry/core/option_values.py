@@ -5,7 +5,8 @@ turned into :class:`~shareferry.core.options.TransferOptions` and
 The ``shareferry`` commands and the CopyJob spec model both build their options here, so both
 accept the same values and refuse the same mistakes. Messages name the CLI flags
 (``--include-after``); a caller that speaks another vocabulary (a spec's ``options.includeAfter``)
-rewrites those names. Every problem is a one-line :class:`UsageError`.
+rewrites those names. Every problem is a one-line :class:`UsageError`; a number out of range is
+refused by its :class:`~shareferry.core.number_rules.NumberRule`, which says the range.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from shareferry.core.errors import UsageError
 from shareferry.core.filters import parse_iso8601
+from shareferry.core.number_rules import NumberRule
 from shareferry.core.options import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_CONCURRENCY,
@@ -29,6 +31,30 @@ from shareferry.core.options import (
 )
 
 METADATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_BLOCK_SIZE_MB = 4000  # Azure Blob's largest block
+FILES_MAX_BLOCK_SIZE_MB = 4  # Azure Files' largest range
+MAX_CAP_MBPS = 1_000_000  # 1 Tbit/s: anything above is surely a typo
+MAX_SHARDS = 1000
+
+BLOCK_SIZE_MB = NumberRule(
+    "--block-size-mb",
+    0,
+    MAX_BLOCK_SIZE_MB,
+    noun="a number of MiB",
+    note=f"0: the default, {DEFAULT_BLOCK_SIZE // MIB} MiB",
+)
+#: ``--block-size-mb`` when the destination is Azure Files.
+FILES_BLOCK_SIZE_MB = NumberRule(
+    "--block-size-mb",
+    0,
+    FILES_MAX_BLOCK_SIZE_MB,
+    noun="a number of MiB",
+    note=f"towards Azure Files, whose ranges are at most {FILES_MAX_BLOCK_SIZE_MB} MiB; 0: the default",
+)
+CAP_MBPS = NumberRule("--cap-mbps", 0, MAX_CAP_MBPS, noun="a number of megabits per second", note="0: no cap")
+SHARD_COUNT = NumberRule("--shard-count", 1, MAX_SHARDS, whole=True)
+SHARD_INDEX = NumberRule("--shard-index", 0, MAX_SHARDS - 1, whole=True, note="less than --shard-count")
+MAX_DELETE_PERCENT = NumberRule("--max-delete-percent", 0, 100, noun="a percentage")
 
 
 @dataclass(frozen=True)
@@ -122,23 +148,37 @@ def _check_new_name(key: str, seen: Iterable[str]) -> None:
 
 def block_size_bytes(mib: float | None) -> int:
     """``--block-size-mb`` in bytes; omitted or 0 is the default."""
-    if mib is None or mib == 0:
+    if mib is None or BLOCK_SIZE_MB.check(mib) == 0:
         return DEFAULT_BLOCK_SIZE
-    if mib < 0:
-        raise UsageError("--block-size-mb must not be negative")
     size = round(mib * MIB)
     if size < 1:
-        raise UsageError(f"--block-size-mb {mib} is less than one byte")
+        raise UsageError(
+            f"--block-size-mb must be {BLOCK_SIZE_MB.allowed()} and at least one byte, not {mib:g}"
+        )
     return size
+
+
+def check_block_size_towards(mib: float | None, *, destination_kind: str) -> None:
+    """Refuse a ``--block-size-mb`` the destination cannot take: Azure Files writes ranges of at
+    most :data:`FILES_MAX_BLOCK_SIZE_MB` MiB (the default is cut to that size there)."""
+    if mib is not None and destination_kind == "file":
+        FILES_BLOCK_SIZE_MB.check(mib)
 
 
 def cap_mbps(value: float | None) -> float | None:
     """``--cap-mbps``; omitted or 0 is no cap."""
-    if value is None or value == 0:
+    if value is None or CAP_MBPS.check(value) == 0:
         return None
-    if value < 0:
-        raise UsageError("--cap-mbps must not be negative")
     return value
+
+
+def check_shards(*, index: int, count: int) -> None:
+    """``--shard-index`` of ``--shard-count``: a whole number from 0 to one less than the count."""
+    SHARD_COUNT.check(count)
+    SHARD_INDEX.check(index)
+    NumberRule("--shard-index", 0, count - 1, whole=True, note=f"one less than --shard-count {count}").check(
+        index
+    )
 
 
 def build_filters(values: TransferValues) -> Filters:
@@ -166,6 +206,7 @@ def build_transfer_options(values: TransferValues) -> TransferOptions:
     overwrite = parse_choice(values.overwrite, [member.value for member in Overwrite], "--overwrite")
     check_md5 = parse_choice(values.check_md5, [member.value for member in CheckMd5], "--check-md5")
     filters = build_filters(values)
+    check_shards(index=values.shard_index, count=values.shard_count)
     return TransferOptions(
         recursive=values.recursive,
         overwrite=Overwrite(overwrite),
@@ -195,6 +236,8 @@ def build_sync_options(values: SyncValues) -> SyncOptions:
         values.delete_destination, [member.value for member in DeleteDestination], "--delete-destination"
     )
     compare = parse_choice(values.compare_hash, ["None", "MD5"], "--compare-hash")
+    if values.max_delete_percent is not None:
+        MAX_DELETE_PERCENT.check(values.max_delete_percent)
     return SyncOptions(
         delete_destination=DeleteDestination(delete),
         compare_hash=compare == "MD5",

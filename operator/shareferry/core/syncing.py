@@ -17,6 +17,7 @@ Order of work, and why it is safe:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -28,11 +29,12 @@ from shareferry.core.engine.deleter import Confirm, delete_absent
 from shareferry.core.engine.limits import ByteBudget
 from shareferry.core.engine.resume import PlanScope
 from shareferry.core.engine.syncer import SyncTarget, run_sync_items
-from shareferry.core.errors import UsageError
+from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.filters import ObjectFilter
 from shareferry.core.jobplan import JobPlan
 from shareferry.core.locations import Location
 from shareferry.core.options import DeleteDestination, SyncOptions, TransferOptions
+from shareferry.core.overlap import check_overlap
 from shareferry.core.planning.march import Pair
 from shareferry.core.planning.shard import Shard
 from shareferry.core.planning.sync_plan import Compare, SyncItem, SyncScope, judge_pair, plan_sync
@@ -52,7 +54,8 @@ class SyncSetup:
     def check(
         cls, source: Location, destination: Location, options: TransferOptions, sync: SyncOptions
     ) -> SyncSetup:
-        """:class:`UsageError` for what ``sync`` cannot do, before anything is touched."""
+        """:class:`UsageError` for what ``sync`` cannot do, before anything is touched: a whole
+        account, wildcards, ``--decompress``, and a destination that overlaps the source."""
         for side, location in (("source", source), ("destination", destination)):
             if location.kind != "local" and location.container is None:
                 raise UsageError(
@@ -67,6 +70,7 @@ class SyncSetup:
             )
         if options.decompress:
             raise UsageError("--decompress is not available for sync (it would never find a file unchanged)")
+        check_overlap(source, destination, command="sync")
         return cls(source, destination, options, sync, ObjectFilter.build(options.filters))
 
 
@@ -110,6 +114,7 @@ async def sync_pair(
             )
             await run_sync_items(ctx, items, target=target, spool=plan)
             plan.flush()
+            await remove_stale_staging(ctx)
             if target.delete:
                 await delete_absent(ctx, plan, setup.sync, confirm=confirm)
         finally:
@@ -170,3 +175,21 @@ async def _items(
 async def _one(item: SyncItem | None) -> AsyncIterator[SyncItem]:
     if item is not None:
         yield item
+
+
+async def remove_stale_staging(ctx: EngineContext) -> int:
+    """Remove the stale staging files the destination's listing met (unfinished files of runs
+    that died long ago, whose plans this machine does not have: a worker pod without a state
+    volume). Only after the destination was listed whole; never in a dry run. Returns how many
+    went."""
+    stale: list[str] = list(getattr(ctx.destination, "stale_staging", ()))
+    if ctx.options.dry_run or not stale:
+        return 0
+    removed = 0
+    for path in stale:
+        with contextlib.suppress(ShareFerryError):
+            await ctx.destination.delete(path)
+            removed += 1
+    if removed:
+        ctx.log(f"removed {removed} stale unfinished file(s) left by runs that ended long ago")
+    return removed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,20 +23,21 @@ from aiohttp import web
 from shareferry.emulator import ops_copy, ops_directory, ops_file, ops_service, ops_share
 from shareferry.emulator.admin import add_admin_routes
 from shareferry.emulator.auth import AuthInput, authorize, redact_query
+from shareferry.emulator.body import BodyStalled, ClientGone
 from shareferry.emulator.config import EmulatorConfig
 from shareferry.emulator.content import ContentFactory
 from shareferry.emulator.context import MAX_RANGE_BYTES, Ctx, policy_lookup
 from shareferry.emulator.errors import StorageError
 from shareferry.emulator.faults import Fault, FaultInjector, RequestCounters
 from shareferry.emulator.persist import NoPersistence, SqlitePersistence
+from shareferry.emulator.protocol import DEFAULT_VERSION
 from shareferry.emulator.routing import CONTENT_WRITE_OPS, Route, classify
 from shareferry.emulator.store import Store
-from shareferry.emulator.wire import parse_query
+from shareferry.emulator.wire import check_version, is_version, parse_query
 
 log = logging.getLogger("shareferry.emulator")
 
 Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
-DEFAULT_VERSION = "2026-10-06"
 
 HANDLERS: dict[str, Handler] = {
     "ListShares": ops_service.list_shares,
@@ -161,6 +163,7 @@ class Emulator:
             query = parse_query(raw_query)
             route = classify(request.method, raw_path, query, request.headers)
             op = route.op
+            check_version(request.headers.get("x-ms-version"))
             self._check_query(query)
             authorize(
                 AuthInput(
@@ -189,7 +192,16 @@ class Emulator:
             terminal = next((f for f in faults if f.kind != "latency"), None)
             if terminal is not None and terminal.kind != "drop":
                 raise _fault_error(terminal)
-            ctx = Ctx(request, route, query, request.headers, self.store, self.config, self.client)
+            ctx = Ctx(
+                request,
+                route,
+                query,
+                request.headers,
+                self.store,
+                self.config,
+                self.client,
+                functools.partial(_stamp, request, request_id=request_id),
+            )
             if terminal is not None:
                 return await self._drop(request, ctx, route)
             response = await HANDLERS[op](ctx)
@@ -197,17 +209,20 @@ class Emulator:
                 self.store.commit()
             if op in CONTENT_WRITE_OPS and 200 <= response.status < 300:
                 written = ctx.stored_key()  # no await since the handler: the file is as it wrote it
+            if ctx.renamed_from is not None and 200 <= response.status < 300:
+                self.counters.moved(ctx.renamed_from, ctx.stored_key())
         except StorageError as error:
             response = _error_response(request, error)
-        except web.HTTPRequestEntityTooLarge:
-            response = _error_response(
-                request,
-                StorageError(
-                    413,
-                    "RequestBodyTooLarge",
-                    "The request body is too large and exceeds the maximum permissible limit.",
-                ),
+        except BodyStalled:
+            log.info(
+                "%s %s: no byte of the body for %gs, connection cut",
+                op,
+                request.method,
+                self.config.body_read_timeout,
             )
+            return _cut(request)  # the operation was not applied; nothing is answered or counted
+        except ClientGone:
+            return _cut(request)
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
@@ -216,7 +231,8 @@ class Emulator:
                 request, StorageError(500, "InternalError", "The emulator failed unexpectedly.")
             )
         self.counters.record(op, response.status, written)
-        _stamp(request, response, request_id)
+        if not response.prepared:  # a streamed answer was stamped before its headers went out
+            _stamp(request, response, request_id=request_id)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s -> %s", op, request.method, _redacted(request.raw_path), response.status)
         return response
@@ -243,8 +259,10 @@ class Emulator:
         """
         if request.body_exists:
             wanted = request.content_length // 2 if request.content_length else 64 * 1024
-            with contextlib.suppress(asyncio.IncompleteReadError):  # less than announced: cut anyway
-                await request.content.readexactly(max(1, wanted))
+            # less than announced, or a stalled body: cut anyway
+            with contextlib.suppress(asyncio.IncompleteReadError, TimeoutError):
+                async with asyncio.timeout(self.config.body_read_timeout):
+                    await request.content.readexactly(max(1, wanted))
             return _cut(request)
         if route.writes:
             return _cut(request)
@@ -289,9 +307,10 @@ def _error_response(request: web.Request, error: StorageError) -> web.Response:
     )
 
 
-def _stamp(request: web.Request, response: web.StreamResponse, request_id: str) -> None:
+def _stamp(request: web.BaseRequest, response: web.StreamResponse, *, request_id: str) -> None:
     response.headers["x-ms-request-id"] = request_id
-    response.headers["x-ms-version"] = request.headers.get("x-ms-version", DEFAULT_VERSION)
+    version = request.headers.get("x-ms-version")
+    response.headers["x-ms-version"] = version if version and is_version(version) else DEFAULT_VERSION
     response.headers["Date"] = formatdate(usegmt=True)
     response.headers["Server"] = "ShareFerry-Files-Emulator"
     client_id = request.headers.get("x-ms-client-request-id")
@@ -308,7 +327,8 @@ def build_app(emulator: Emulator) -> web.Application:
     """The aiohttp application serving the File API and the ``/_emulator/`` admin endpoint."""
     app = web.Application(client_max_size=MAX_RANGE_BYTES + 64 * 1024)
     add_admin_routes(app, emulator.faults, emulator.counters)
-    app.router.add_route("*", "/{tail:.*}", emulator.handle)
+    # Every path, a decoded newline included (".*" alone would leave it to aiohttp's bare 404).
+    app.router.add_route("*", r"/{tail:[\s\S]*}", emulator.handle)
 
     async def close(_app: web.Application) -> None:
         await emulator.close()

@@ -1,7 +1,9 @@
-"""The bytes of one emulated file: in memory or in a sparse file on disk, plus its valid ranges.
+"""The bytes of one emulated file: sparse in memory or in a sparse file on disk, plus its valid ranges.
 
-Azure files have a fixed size set at create (or resize) time; bytes never written read as zeros,
-and List Ranges reports only the ranges that were written and not cleared. Every method is
+Azure files have a fixed size set at create (or resize) time, up to 4 TiB; bytes never written
+read as zeros, and List Ranges reports only the ranges that were written and not cleared. Neither
+storage allocates what was never written, so a new 4 TiB file costs nothing; readers ask for
+bounded pieces (a response is streamed piece by piece). Every method is
 synchronous and is called from the event loop only, so one write is never interleaved with a
 read: a reader sees a range either wholly before or wholly after a write.
 """
@@ -10,10 +12,14 @@ from __future__ import annotations
 
 import bisect
 import os
-import shutil
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
+
+#: Memory content is kept in pages of this many bytes, allocated on first write.
+PAGE_BYTES = 64 * 1024
+#: Disk content is zeroed and copied in pieces of at most this many bytes.
+_IO_CHUNK = 4 * 1024 * 1024
 
 
 class RangeSet:
@@ -82,7 +88,10 @@ class Content(ABC):
 
     @abstractmethod
     def read(self, offset: int, length: int) -> bytes:
-        """Bytes ``[offset, offset+length)``, clipped to the size; holes read as zeros."""
+        """Bytes ``[offset, offset+length)``, clipped to the size; holes read as zeros.
+
+        The answer is built in memory: callers keep ``length`` bounded (a few MiB).
+        """
 
     @abstractmethod
     def write(self, offset: int, data: bytes | memoryview) -> None:
@@ -111,37 +120,102 @@ class Content(ABC):
 
 
 class MemoryContent(Content):
-    """Content in a bytearray: for ``--in-memory`` emulators."""
+    """Content in memory, stored sparsely: for ``--in-memory`` emulators.
 
-    def __init__(self, size: int, ranges: RangeSet | None = None, data: bytearray | None = None) -> None:
+    The file is cut into pages of :data:`PAGE_BYTES`; a page is allocated when a write first
+    touches it (the last page only as long as the file needs), so a new file of 4 TiB costs
+    nothing and a 1 KiB file costs 1 KiB. Reads copy only the ranges that were written; every
+    other byte reads as zero without being stored. Pages left with no written byte are freed.
+    """
+
+    def __init__(
+        self, size: int, ranges: RangeSet | None = None, pages: dict[int, bytearray] | None = None
+    ) -> None:
         super().__init__(size, ranges)
-        self._data = data if data is not None else bytearray(size)
+        self._pages: dict[int, bytearray] = pages if pages is not None else {}
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes held in memory (for tests and diagnostics)."""
+        return sum(len(page) for page in self._pages.values())
 
     def read(self, offset: int, length: int) -> bytes:
-        return bytes(self._data[offset : min(self.size, offset + length)])
+        end = min(self.size, offset + length)
+        if end <= offset:
+            return b""
+        out = bytearray(end - offset)
+        for start, stop in self.ranges.within(offset, end):
+            position = start
+            while position < stop:
+                index, inner = divmod(position, PAGE_BYTES)
+                take = min(stop - position, PAGE_BYTES - inner)
+                page = self._pages.get(index)
+                if page is not None:  # always there for a written range; zeros otherwise
+                    chunk = page[inner : inner + take]
+                    out[position - offset : position - offset + len(chunk)] = chunk
+                position += take
+        return bytes(out)
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
-        self._data[offset : offset + len(data)] = data
-        self.ranges.add(offset, offset + len(data))
+        view = memoryview(data)
+        position = offset
+        while view:
+            index, inner = divmod(position, PAGE_BYTES)
+            take = min(len(view), PAGE_BYTES - inner)
+            page = self._page_for(index, inner + take)
+            page[inner : inner + take] = view[:take]
+            view = view[take:]
+            position += take
+        self.ranges.add(offset, position)
+
+    def _page_for(self, index: int, needed: int) -> bytearray:
+        """Page ``index``, allocated (or grown) to hold at least ``needed`` bytes."""
+        page = self._pages.get(index)
+        want = min(PAGE_BYTES, self.size - index * PAGE_BYTES)
+        if page is None:
+            page = self._pages[index] = bytearray(max(want, needed))
+        elif len(page) < needed:
+            page.extend(bytes(max(want, needed) - len(page)))
+        return page
 
     def clear(self, offset: int, length: int) -> None:
         end = min(self.size, offset + length)
-        self._data[offset:end] = bytes(end - offset)
+        if end <= offset:
+            return
         self.ranges.remove(offset, end)
+        self._free_pages(offset // PAGE_BYTES, (end - 1) // PAGE_BYTES)
+
+    def _free_pages(self, first: int, last: int) -> None:
+        """Free the pages in ``[first, last]`` that no longer hold a written byte."""
+        if last - first + 1 > len(self._pages):
+            candidates = [index for index in self._pages if first <= index <= last]
+        else:
+            candidates = [index for index in range(first, last + 1) if index in self._pages]
+        for index in candidates:
+            start = index * PAGE_BYTES
+            if not self.ranges.within(start, start + PAGE_BYTES):
+                del self._pages[index]
 
     def resize(self, size: int) -> None:
         if size < self.size:
-            del self._data[size:]
             self.ranges.truncate(size)
-        else:
-            self._data.extend(bytes(size - self.size))
+            cut, inner = divmod(size, PAGE_BYTES)
+            for index in [index for index in self._pages if index > cut or (index == cut and not inner)]:
+                del self._pages[index]
+            page = self._pages.get(cut)
+            if page is not None:
+                del page[inner:]  # growing again later must read zeros, not the old tail
+                if not self.ranges.within(cut * PAGE_BYTES, size):
+                    del self._pages[cut]
         self.size = size
 
     def clone(self) -> Content:
-        return MemoryContent(self.size, self.ranges.copy(), bytearray(self._data))
+        pages = {index: bytearray(page) for index, page in self._pages.items()}
+        return MemoryContent(self.size, self.ranges.copy(), pages)
 
     def discard(self) -> None:
-        self._data = bytearray()
+        self._pages = {}
+        self.ranges = RangeSet()
 
 
 class DiskContent(Content):
@@ -171,6 +245,18 @@ class DiskContent(Content):
             os.close(fd)
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
+        self._pwrite(offset, data)
+        self.ranges.add(offset, offset + len(data))
+
+    def clear(self, offset: int, length: int) -> None:
+        """Zero only what was written: the rest of the range is a hole already."""
+        end = min(self.size, offset + length)
+        for start, stop in self.ranges.within(offset, end):
+            for piece in range(start, stop, _IO_CHUNK):
+                self._pwrite(piece, bytes(min(_IO_CHUNK, stop - piece)))
+        self.ranges.remove(offset, end)
+
+    def _pwrite(self, offset: int, data: bytes | memoryview) -> None:
         fd = os.open(self._path, os.O_WRONLY)
         try:
             view = memoryview(data)
@@ -180,12 +266,6 @@ class DiskContent(Content):
                 offset += written
         finally:
             os.close(fd)
-        self.ranges.add(offset - len(data), offset)
-
-    def clear(self, offset: int, length: int) -> None:
-        end = min(self.size, offset + length)
-        self.write(offset, bytes(end - offset))
-        self.ranges.remove(offset, end)
 
     def resize(self, size: int) -> None:
         os.truncate(self._path, size)
@@ -194,8 +274,11 @@ class DiskContent(Content):
         self.size = size
 
     def clone(self) -> Content:
-        copy = DiskContent(self._directory, self.size, self.ranges.copy(), uuid.uuid4().hex)
-        shutil.copyfile(self._path, copy._path)
+        """A sparse copy: only the written ranges are copied, holes stay holes."""
+        copy = DiskContent(self._directory, self.size, self.ranges.copy())
+        for start, stop in self.ranges.to_list():
+            for piece in range(start, stop, _IO_CHUNK):
+                copy._pwrite(piece, self.read(piece, min(_IO_CHUNK, stop - piece)))
         return copy
 
     def discard(self) -> None:

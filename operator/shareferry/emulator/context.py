@@ -6,6 +6,7 @@ responses with :func:`reply`; common headers (request id, version, date) are add
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -14,6 +15,7 @@ from aiohttp import ClientSession, web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from shareferry.emulator.auth import PolicyLookup, StoredPolicy
+from shareferry.emulator.body import read_body
 from shareferry.emulator.config import EmulatorConfig
 from shareferry.emulator.errors import StorageError, bad_request, invalid_header, invalid_query
 from shareferry.emulator.model import (
@@ -26,11 +28,15 @@ from shareferry.emulator.model import (
     format_attributes,
     parse_attributes,
 )
-from shareferry.emulator.routing import Route
-from shareferry.emulator.store import Store, normalize_path
+from shareferry.emulator.names import normalize_path
+from shareferry.emulator.routing import DIRECTORY_OPS, Route
+from shareferry.emulator.store import Store
 from shareferry.emulator.wire import iso_to_ticks, now_ticks, ticks_to_iso, ticks_to_rfc1123, xml_text
 
 MAX_RANGE_BYTES = 4 * 1024 * 1024
+#: Azure's limit on the names and values of a resource's metadata, together.
+MAX_METADATA_BYTES = 8 * 1024
+_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
 
 
 @dataclass
@@ -44,6 +50,14 @@ class Ctx:
     store: Store
     config: EmulatorConfig
     client: Callable[[], Awaitable[ClientSession]]
+    #: Adds the headers every answer carries; a handler that streams calls it before ``prepare``.
+    stamp: Callable[[web.StreamResponse], None] = lambda _response: None
+    #: ``account/share/path`` of a file this request renamed (its write counts move with it).
+    renamed_from: str | None = None
+
+    async def body(self, *, limit: int = MAX_RANGE_BYTES) -> bytes:
+        """The request body: at most ``limit`` bytes, given up on when the client stalls."""
+        return await read_body(self.request, limit=limit, idle_timeout=self.config.body_read_timeout)
 
     @property
     def account(self) -> str:
@@ -57,7 +71,9 @@ class Ctx:
     def path(self) -> str:
         """The path inside the share, trailing dots trimmed unless the client allows them."""
         allow = self.headers.get("x-ms-allow-trailing-dot", "").lower() == "true"
-        return normalize_path(self.route.path, allow_trailing_dot=allow)
+        return normalize_path(
+            self.route.path, allow_trailing_dot=allow, is_directory=self.route.op in DIRECTORY_OPS
+        )
 
     def stored_key(self) -> str:
         """``account/share/path`` of the addressed file, the path spelled as stored."""
@@ -72,10 +88,12 @@ class Ctx:
         value = self.header(name)
         if value is None:
             return None
-        try:
-            number = int(value)
-        except ValueError as exc:
-            raise invalid_header(name, value, "expected an integer") from exc
+        if not _INTEGER.fullmatch(value):  # int() would also take "+5", " 5", "5_0" and other digits
+            raise invalid_header(name, value, "expected an integer")
+        # A number of more than 19 digits is past every limit: keep its sign, not its digits
+        # (int() refuses very long ones).
+        huge = -(10**19) if value.startswith("-") else 10**19
+        number = int(value) if len(value.lstrip("-")) <= 19 else huge
         if number < minimum:
             raise StorageError(400, "OutOfRangeInput", f"{name} must be at least {minimum}.")
         return number
@@ -101,6 +119,11 @@ class Ctx:
                 if not (key[0].isalpha() or key[0] == "_") or not key.replace("_", "a").isalnum():
                     raise bad_request("InvalidMetadata", f"Metadata name {key!r} is not a valid identifier.")
                 out[key] = value
+        if sum(len(key.encode()) + len(value.encode()) for key, value in out.items()) > MAX_METADATA_BYTES:
+            raise bad_request(
+                "MetadataTooLarge",
+                "The size of the specified metadata exceeds the maximum size permitted (8 KiB).",
+            )
         return out
 
     def endpoint(self) -> str:

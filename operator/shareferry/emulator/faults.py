@@ -343,6 +343,17 @@ class RequestCounters:
                 by_op = self._writes[written] = {}
             by_op[op] = by_op.get(op, 0) + 1
 
+    def moved(self, source: str, destination: str) -> None:
+        """A file was renamed: the writes counted for ``source`` are added to ``destination``'s
+        (a file staged under a temporary name and renamed into place counts where it landed)."""
+        with self._lock:
+            by_op = self._writes.pop(source, None)
+            if by_op is None:
+                return
+            into = self._writes.setdefault(destination, {})
+            for op, count in by_op.items():
+                into[op] = into.get(op, 0) + count
+
     def record_fault(self, op: str, kind: str) -> None:
         """Count one injected fault (a request may have several: latency, then a terminal one)."""
         with self._lock:

@@ -28,7 +28,10 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 @dataclass
 class Source:
-    """What a copy reads: its bytes (possibly one range) and, for an emulated file, the file."""
+    """What a copy reads: its bytes (possibly one range) and, for an emulated file, the file.
+
+    For a whole emulated file ``data`` is empty: the copy clones ``file``'s content instead.
+    """
 
     data: bytes
     size: int
@@ -89,7 +92,7 @@ def _read_local(ctx: Ctx, url: str, byte_range: tuple[int, int] | None, *, share
         raise StorageError(404, "CannotVerifyCopySource", f"The copy source: {exc.message}") from exc
     assert source.content is not None
     if byte_range is None:
-        data = source.content.read(0, source.size)
+        data = b""  # a whole emulated file is copied by cloning its content, never read into memory
     else:
         start, end = byte_range
         if end >= source.size:
@@ -207,8 +210,12 @@ async def copy_file(ctx: Ctx) -> web.StreamResponse:
     if isinstance(existing, File):
         check_lease(ctx, existing)
     created = _smb_for_copy(ctx, share, parent)
-    content = ctx.store.content.new(len(source.data))
-    content.write(0, source.data)
+    if source.file is not None and source.file.content is not None:
+        # sparse: written ranges stay ranges and holes stay holes, so a 4 TiB file costs nothing
+        content = source.file.content.clone()
+    else:
+        content = ctx.store.content.new(len(source.data))
+        content.write(0, source.data)
     file = File(
         name=name,
         file_id=ctx.store.new_id(),
@@ -238,10 +245,12 @@ async def copy_file(ctx: Ctx) -> web.StreamResponse:
         copy_id=copy_id,
         source=_redacted(source_url),
         status="success",
-        progress=f"{len(source.data)}/{len(source.data)}",
+        progress=f"{content.size}/{content.size}",
         completion_time=now_ticks(),
     )
-    ctx.store.add_node(ctx.account, share, path, file, replace_file=True)
+    ctx.store.add_node(
+        ctx.account, share, path, file, replace_file=True, lease_id=ctx.header("x-ms-lease-id") or ""
+    )
     return reply(
         202,
         {

@@ -15,10 +15,10 @@ from shareferry.emulator.context import (
     smb_from_headers,
     xml_reply,
 )
-from shareferry.emulator.errors import StorageError
+from shareferry.emulator.errors import StorageError, invalid_header
 from shareferry.emulator.model import Directory, File, Node, format_attributes
+from shareferry.emulator.names import normalize_path
 from shareferry.emulator.routing import split_path
-from shareferry.emulator.store import normalize_path
 from shareferry.emulator.wire import ticks_to_iso, ticks_to_rfc1123, xml_text
 
 
@@ -127,23 +127,87 @@ async def force_close_handles(ctx: Ctx) -> web.StreamResponse:
 
 
 async def rename(ctx: Ctx) -> web.StreamResponse:
-    """Rename File / Rename Directory: ``x-ms-file-rename-source`` names the source in this share."""
+    """Rename File / Rename Directory: ``x-ms-file-rename-source`` names the source in this share.
+
+    The renamed resource keeps its content, content headers (Content-MD5 included), metadata,
+    SMB times, attributes and permission, unless the request sets new ones (``x-ms-content-type``,
+    ``x-ms-meta-*``, ``x-ms-file-*``); its change time moves to now unless given, as on Azure.
+    With ``x-ms-file-rename-replace-if-exists: true`` an existing destination file is replaced in
+    the same step (its lease id in ``x-ms-destination-lease-id``, ReadOnly only with
+    ``x-ms-file-rename-ignore-readonly: true``); without it, 409 ``ResourceAlreadyExists``.
+    """
     share = ctx.share()
+    is_directory = ctx.route.op == "RenameDirectory"
+    source = _rename_source(ctx, share.name, is_directory=is_directory)
+    replace = _flag(ctx, "x-ms-file-rename-replace-if-exists")
+    ignore_read_only = _flag(ctx, "x-ms-file-rename-ignore-readonly")
+    if ignore_read_only and not replace:
+        raise invalid_header(
+            "x-ms-file-rename-ignore-readonly", "true", "needs x-ms-file-rename-replace-if-exists: true"
+        )
+    node = ctx.store.lookup(share, source)
+    if is_directory and not isinstance(node, Directory):
+        raise StorageError(409, "ResourceTypeMismatch", "The rename source is not a directory.")
+    if not is_directory and not isinstance(node, File):
+        raise StorageError(409, "ResourceTypeMismatch", "The rename source is not a file.")
+    destination = ctx.path
+    if isinstance(node, File):
+        ctx.renamed_from = f"{ctx.account}/{share.name}/{ctx.store.stored_path(share, source)}"
+    # Everything the request sets is worked out before the move, so a bad header changes nothing.
+    new_parent = ctx.store.parent_of(share, destination)[0]
+    smb = smb_from_headers(ctx, share, is_directory=is_directory, current=node.smb, parent=new_parent)
+    metadata = ctx.metadata()
+    content_type = ctx.header("x-ms-content-type")
+    moved = ctx.store.move_node(
+        ctx.account,
+        share,
+        source,
+        destination,
+        replace=replace,
+        source_lease=ctx.header("x-ms-source-lease-id") or "",
+        destination_lease=ctx.header("x-ms-destination-lease-id") or "",
+        ignore_read_only=ignore_read_only,
+    )
+    moved.smb = smb
+    if metadata:
+        moved.metadata = metadata
+    if content_type is not None and isinstance(moved, File):
+        moved.content_type = content_type
+    ctx.store.save_node(ctx.account, share, destination, moved)
+    return reply(200, node_headers(moved))
+
+
+def _flag(ctx: Ctx, name: str) -> bool:
+    return (ctx.header(name) or "").lower() == "true"
+
+
+def _rename_source(ctx: Ctx, share_name: str, *, is_directory: bool) -> str:
+    """The source path inside this share, from ``x-ms-file-rename-source`` (a URL or a path)."""
     source_url = ctx.header("x-ms-file-rename-source")
     if source_url is None:
-        raise StorageError(400, "MissingRequiredHeader", "x-ms-file-rename-source is required.")
-    source_parts = split_path(urlsplit(source_url).path)
+        raise StorageError(
+            400,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified: x-ms-file-rename-source.",
+        )
+    try:
+        source_parts = split_path(urlsplit(source_url).path)
+    except (StorageError, ValueError) as exc:
+        raise invalid_header(
+            "x-ms-file-rename-source", _shown(source_url), "not a path in this share"
+        ) from exc
     if source_url.startswith(("http://", "https://")):
+        if len(source_parts) < 2 or source_parts[1] != share_name:
+            raise invalid_header(
+                "x-ms-file-rename-source", _shown(source_url), "the source must be in the same share"
+            )
         source_parts = source_parts[2:]  # account and share
-    elif source_parts and source_parts[0].casefold() == share.name.casefold():
+    elif source_parts and source_parts[0].casefold() == share_name.casefold():
         source_parts = source_parts[1:]
     allow = ctx.headers.get("x-ms-allow-source-trailing-dot", "").lower() == "true"
-    source = normalize_path("/".join(source_parts), allow_trailing_dot=allow)
-    replace = (ctx.header("x-ms-file-rename-replace-if-exists") or "").lower() == "true"
-    node = ctx.store.lookup(share, source)
-    if ctx.route.op == "RenameDirectory" and not isinstance(node, Directory):
-        raise StorageError(409, "ResourceTypeMismatch", "The rename source is not a directory.")
-    if ctx.route.op == "RenameFile" and not isinstance(node, File):
-        raise StorageError(409, "ResourceTypeMismatch", "The rename source is not a file.")
-    moved = ctx.store.move_node(ctx.account, share, source, ctx.path, replace=replace)
-    return reply(200, node_headers(moved))
+    return normalize_path("/".join(source_parts), allow_trailing_dot=allow, is_directory=is_directory)
+
+
+def _shown(url: str) -> str:
+    """The URL without its query: a SAS signature is never echoed back."""
+    return url.partition("?")[0]

@@ -20,7 +20,8 @@ from shareferry.emulator.context import (
 )
 from shareferry.emulator.errors import StorageError, bad_request, invalid_header
 from shareferry.emulator.model import File
-from shareferry.emulator.store import MAX_FILE_SIZE
+from shareferry.emulator.store import MAX_FILE_SIZE, check_file_lease
+from shareferry.emulator.streaming import send_bytes
 from shareferry.emulator.wire import now_ticks, parse_range, ticks_to_rfc1123
 
 _CONTENT_HEADERS = (
@@ -48,26 +49,22 @@ def md5_b64(data: bytes | memoryview) -> str:
 
 def check_lease(ctx: Ctx, file: File) -> None:
     """Writes to a leased file must carry its lease id."""
-    if not file.lease_id:
-        return
-    given = ctx.header("x-ms-lease-id")
-    if given is None:
-        raise StorageError(
-            412, "LeaseIdMissing", "There is currently a lease on the file and no lease ID was specified."
-        )
-    if given != file.lease_id:
-        raise StorageError(412, "LeaseIdMismatchWithFileOperation", "The lease ID specified did not match.")
+    check_file_lease(file, ctx.header("x-ms-lease-id"))
+
+
+def _is_md5(value: str) -> bool:
+    """``value`` is the base64 of 16 bytes."""
+    try:
+        return len(base64.b64decode(value, validate=True)) == 16
+    except ValueError:
+        return False
 
 
 def apply_content_headers(ctx: Ctx, file: File) -> None:
     for header, attribute in _CONTENT_HEADERS:
         value = ctx.header(header) or ""
-        if attribute == "content_md5" and value:
-            try:
-                if len(base64.b64decode(value, validate=True)) != 16:
-                    raise ValueError(value)
-            except ValueError as exc:
-                raise invalid_header(header, value, "expected the base64 of a 16-byte MD5") from exc
+        if attribute == "content_md5" and value and not _is_md5(value):
+            raise invalid_header(header, value, "expected the base64 of a 16-byte MD5")
         setattr(file, attribute, value)
     if not file.content_type:
         file.content_type = "application/octet-stream"
@@ -102,14 +99,25 @@ def file_headers(file: File) -> dict[str, str]:
 
 
 async def create_file(ctx: Ctx) -> web.StreamResponse:
-    if (ctx.header("x-ms-type") or "").lower() != "file":
-        raise invalid_header("x-ms-type", ctx.header("x-ms-type"), "must be 'file'")
+    kind = ctx.header("x-ms-type")
+    if kind is None:
+        raise StorageError(
+            400,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified: x-ms-type.",
+        )
+    if kind.lower() != "file":
+        raise invalid_header("x-ms-type", kind, "must be 'file'")
     size = ctx.int_header("x-ms-content-length")
     if size is None:
-        raise StorageError(400, "MissingRequiredHeader", "x-ms-content-length is required.")
+        raise StorageError(
+            400,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified: x-ms-content-length.",
+        )
     if size > MAX_FILE_SIZE:
         raise StorageError(400, "OutOfRangeInput", "x-ms-content-length exceeds the 4 TiB file size limit.")
-    body = await ctx.request.read()
+    body = await ctx.body()
     share = ctx.share()
     path = ctx.path
     parent, name = ctx.store.parent_of(share, path)
@@ -131,7 +139,9 @@ async def create_file(ctx: Ctx) -> web.StreamResponse:
             raise StorageError(400, "InvalidHeaderValue", "The body is larger than the file or 4 MiB.")
         assert file.content is not None
         file.content.write(0, body)
-    ctx.store.add_node(ctx.account, share, path, file, replace_file=True)
+    ctx.store.add_node(
+        ctx.account, share, path, file, replace_file=True, lease_id=ctx.header("x-ms-lease-id") or ""
+    )
     return reply(201, {**node_headers(file), "x-ms-request-server-encrypted": "true"})
 
 
@@ -147,9 +157,12 @@ async def put_range(ctx: Ctx) -> web.StreamResponse:
     declared = ctx.request.content_length
     if declared is not None and declared > MAX_RANGE_BYTES:
         raise _body_too_large()
-    bounds = parse_range(ctx.header("x-ms-range") or ctx.header("Range"))
-    if bounds is None or bounds[1] is None:
+    sent_range = ctx.header("x-ms-range") or ctx.header("Range")
+    bounds = parse_range(sent_range)
+    if bounds is None:
         raise StorageError(400, "MissingRequiredHeader", "x-ms-range with bytes=START-END is required.")
+    if bounds[1] is None:
+        raise invalid_header("x-ms-range", sent_range, "Put Range needs an end: bytes=START-END")
     start, end = bounds[0], bounds[1]
     length = end - start + 1
     write = (ctx.header("x-ms-write") or "").lower()
@@ -157,13 +170,17 @@ async def put_range(ctx: Ctx) -> web.StreamResponse:
         raise invalid_header("x-ms-write", ctx.header("x-ms-write"), "must be update or clear")
     if write == "update" and length > MAX_RANGE_BYTES:
         raise _body_too_large()
-    body = await ctx.request.read() if write == "update" else b""
-    if len(body) > MAX_RANGE_BYTES:
-        raise _body_too_large()
+    body = await ctx.body() if write == "update" else b""
     if write == "update" and len(body) != length:
         raise invalid_header("Content-Length", str(len(body)), f"the range names {length} bytes")
     digest = md5_b64(body) if write == "update" else ""
     sent_md5 = ctx.header("Content-MD5")
+    if sent_md5 is not None and write == "update" and not _is_md5(sent_md5):
+        raise StorageError(
+            400,
+            "InvalidMd5",
+            "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.",
+        )
     if sent_md5 is not None and write == "update" and sent_md5 != digest:
         raise StorageError(
             400,
@@ -221,8 +238,7 @@ async def get_file(ctx: Ctx) -> web.StreamResponse:
     headers = read_headers(ctx, file)
     bounds = parse_range(ctx.header("x-ms-range") or ctx.header("Range"))
     if bounds is None:
-        data = file.content.read(0, file.size)
-        return reply(200, headers, data)
+        return await send_bytes(ctx, file, 200, headers, 0, file.size - 1)
     start, end = bounds
     if start >= file.size:
         raise StorageError(
@@ -232,18 +248,17 @@ async def get_file(ctx: Ctx) -> web.StreamResponse:
             headers={"Content-Range": f"bytes */{file.size}"},
         )
     last = min(file.size - 1, end if end is not None else file.size - 1)
-    data = file.content.read(start, last - start + 1)
     headers.pop("Content-MD5", None)
     if file.content_md5:
         headers["x-ms-content-md5"] = file.content_md5
     if (ctx.header("x-ms-range-get-content-md5") or "").lower() == "true":
-        if len(data) > MAX_RANGE_BYTES:
+        if last - start + 1 > MAX_RANGE_BYTES:
             raise StorageError(
                 400, "OutOfRangeInput", "x-ms-range-get-content-md5 needs a range of at most 4 MiB."
             )
-        headers["Content-MD5"] = md5_b64(data)
+        headers["Content-MD5"] = md5_b64(file.content.read(start, last - start + 1))
     headers["Content-Range"] = f"bytes {start}-{last}/{file.size}"
-    return reply(206, headers, data)
+    return await send_bytes(ctx, file, 206, headers, start, last)
 
 
 async def get_file_properties(ctx: Ctx) -> web.StreamResponse:

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from shareferry.emulator import service_properties
 from shareferry.emulator.context import Ctx, metadata_xml, reply, xml_reply
 from shareferry.emulator.wire import ticks_to_rfc1123, xml_text
-
-_DEFAULT_SERVICE_PROPERTIES = (
-    "<StorageServiceProperties>"
-    "<HourMetrics><Version>1.0</Version><Enabled>false</Enabled>"
-    "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></HourMetrics>"
-    "<MinuteMetrics><Version>1.0</Version><Enabled>false</Enabled>"
-    "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></MinuteMetrics>"
-    "<Cors /></StorageServiceProperties>"
-)
 
 
 async def list_shares(ctx: Ctx) -> web.StreamResponse:
@@ -58,12 +50,11 @@ async def list_shares(ctx: Ctx) -> web.StreamResponse:
 
 
 async def get_service_properties(ctx: Ctx) -> web.StreamResponse:
-    return xml_reply(ctx.store.account(ctx.account).service_properties or _DEFAULT_SERVICE_PROPERTIES)
+    return xml_reply(service_properties.document(ctx.store.account(ctx.account).service_properties))
 
 
 async def set_service_properties(ctx: Ctx) -> web.StreamResponse:
-    body = (await ctx.request.read()).decode("utf-8", errors="replace")
-    start = body.find("<StorageServiceProperties")
-    if start >= 0:
-        ctx.store.account(ctx.account).service_properties = body[start:]
+    update = service_properties.parse(await ctx.body())
+    state = ctx.store.account(ctx.account)
+    state.service_properties = service_properties.merged(state.service_properties, update)
     return reply(202)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -13,6 +12,7 @@ from shareferry.emulator.context import Ctx, metadata_headers, reply, xml_reply
 from shareferry.emulator.errors import StorageError, bad_request
 from shareferry.emulator.model import Share, SignedIdentifier
 from shareferry.emulator.wire import now_ticks, ticks_to_rfc1123, xml_text
+from shareferry.emulator.xmlbody import invalid_xml, parse_xml_body
 
 _TIERS = {"transactionoptimized": "TransactionOptimized", "hot": "Hot", "cool": "Cool", "premium": "Premium"}
 
@@ -134,7 +134,7 @@ async def snapshot_share(ctx: Ctx) -> web.StreamResponse:
 async def create_permission(ctx: Ctx) -> web.StreamResponse:
     share = ctx.share()
     try:
-        document = json.loads(await ctx.request.read())
+        document = json.loads(await ctx.body())
         permission = document["permission"]
         fmt = str(document.get("format", "sddl")).lower()
     except (ValueError, KeyError, TypeError) as exc:
@@ -185,29 +185,41 @@ async def get_share_acl(ctx: Ctx) -> web.StreamResponse:
 
 async def set_share_acl(ctx: Ctx) -> web.StreamResponse:
     share = ctx.share()
-    body = await ctx.request.read()
-    identifiers: list[SignedIdentifier] = []
-    if body.strip():
-        try:
-            root = ET.fromstring(body)  # noqa: S314 - a local test server parsing its client's ACL
-        except ET.ParseError as exc:
-            raise bad_request("InvalidXmlDocument", f"The ACL XML is not valid: {exc}.") from exc
-        for item in root.findall("SignedIdentifier"):
-            policy = item.find("AccessPolicy")
-            identifiers.append(
-                SignedIdentifier(
-                    id=item.findtext("Id") or "",
-                    start=policy.findtext("Start") if policy is not None else None,
-                    expiry=policy.findtext("Expiry") if policy is not None else None,
-                    permission=policy.findtext("Permission") if policy is not None else None,
-                )
-            )
-    if len(identifiers) > 5:
-        raise bad_request("InvalidXmlDocument", "A share can have at most 5 stored access policies.")
+    body = await ctx.body()
+    identifiers = _signed_identifiers(body) if body.strip() else []
     share.identifiers = identifiers
     share.touch()
     ctx.store.save_share(ctx.account, share)
     return reply(200, _share_headers(share))
+
+
+def _signed_identifiers(body: bytes) -> list[SignedIdentifier]:
+    """The stored access policies of a Set Share ACL body (at most 5, ids of 1-64 characters)."""
+    root = parse_xml_body(body, "SignedIdentifiers")
+    identifiers: list[SignedIdentifier] = []
+    for item in root:
+        if item.tag != "SignedIdentifier":
+            raise invalid_xml(f"SignedIdentifiers has an unknown element {item.tag!r}")
+        unknown = [child.tag for child in item if child.tag not in ("Id", "AccessPolicy")]
+        policy = item.find("AccessPolicy")
+        if policy is not None:
+            unknown += [child.tag for child in policy if child.tag not in ("Start", "Expiry", "Permission")]
+        if unknown:
+            raise invalid_xml(f"SignedIdentifier has an unknown element {unknown[0]!r}")
+        identifier = (item.findtext("Id") or "").strip()
+        if not 1 <= len(identifier) <= 64:
+            raise invalid_xml("each SignedIdentifier needs an Id of 1 to 64 characters")
+        identifiers.append(
+            SignedIdentifier(
+                id=identifier,
+                start=policy.findtext("Start") if policy is not None else None,
+                expiry=policy.findtext("Expiry") if policy is not None else None,
+                permission=policy.findtext("Permission") if policy is not None else None,
+            )
+        )
+    if len(identifiers) > 5:
+        raise invalid_xml("a share can have at most 5 stored access policies")
+    return identifiers
 
 
 async def get_share_stats(ctx: Ctx) -> web.StreamResponse:

@@ -112,9 +112,23 @@ CONTENT_WRITE_OPS = frozenset({"CreateFile", "PutRange", "PutRangeFromURL", "Cop
 _ROOT_HANDLE_OPS = frozenset({"ListHandles", "ForceCloseHandles"})
 
 
+#: Operations whose path names a directory (each segment of it is a level of subdirectories).
+DIRECTORY_OPS = frozenset(entry[0] for entry in _DIRECTORY_OPS.values()) - _ROOT_HANDLE_OPS
+
+
 def split_path(raw_path: str) -> list[str]:
-    """Decode a raw URL path fully, then split it (directory clients send ``/`` as ``%2F``)."""
-    return [part for part in unquote(raw_path).split("/") if part != ""]
+    """Decode a raw URL path fully, then split it (directory clients send ``/`` as ``%2F``).
+
+    A percent-escape that does not decode as UTF-8 (``%FF``) is a 400 ``InvalidUri``: decoding
+    it leniently would give two different names the same replacement character.
+    """
+    try:
+        decoded = unquote(raw_path, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise StorageError(
+            400, "InvalidUri", "The request URI is invalid: a percent-escape in its path is not UTF-8."
+        ) from exc
+    return [part for part in decoded.split("/") if part != ""]
 
 
 def classify(method: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Route:

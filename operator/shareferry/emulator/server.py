@@ -12,6 +12,11 @@ from aiohttp import web
 
 from shareferry.emulator.app import Emulator, build_app
 from shareferry.emulator.config import Account, EmulatorConfig
+from shareferry.emulator.protocol import AzureAppRunner
+
+#: The longest request line or header line read. A valid path of 2,048 characters, each
+#: percent-encoded as up to 9 bytes, plus a SAS query, must fit (aiohttp's default is 8,190).
+MAX_REQUEST_LINE = 32 * 1024
 
 
 def connection_string(endpoint_root: str, account: Account) -> str:
@@ -41,7 +46,13 @@ def _host_for_url(host: str) -> str:
 async def _start(config: EmulatorConfig) -> tuple[web.AppRunner, int, Emulator]:
     emulator = Emulator(config)
     app = build_app(emulator)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = AzureAppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        max_line_size=MAX_REQUEST_LINE,
+        max_field_size=MAX_REQUEST_LINE,
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()

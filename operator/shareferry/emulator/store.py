@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,12 +27,11 @@ from shareferry.emulator.model import (
     bump_file_ids,
     next_file_id,
 )
+from shareferry.emulator.names import validate_share_name
 from shareferry.emulator.persist import NoPersistence, ShareKey
 from shareferry.emulator.wire import now_ticks, ticks_to_iso
 
 DEFAULT_SDDL = "O:BAG:SYD:(A;OICI;FA;;;BA)(A;OICI;FA;;;SY)(A;OICI;0x1301bf;;;AU)(A;OICI;0x1200a9;;;BU)"
-_SHARE_NAME = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
-_BAD_CHARS = set('"\\/:|<>*?') | {chr(c) for c in range(0x20)}
 MAX_FILE_SIZE = 4 * 1024**4  # 4 TiB, Azure's limit for a file
 
 
@@ -43,37 +41,12 @@ def permission_key_for(sddl: str) -> str:
     return f"{int.from_bytes(digest[:8], 'big')}*{int.from_bytes(digest[8:16], 'big')}"
 
 
-def validate_share_name(name: str) -> None:
-    if not _SHARE_NAME.match(name):
-        raise bad_request(
-            "InvalidResourceName",
-            "Share names are 3-63 lower-case letters, digits and single hyphens, "
-            "starting and ending with a letter or digit.",
-        )
-
-
-def normalize_path(path: str, *, allow_trailing_dot: bool) -> str:
-    """Check each segment of a path and trim trailing dots as Azure does (unless allowed)."""
-    out: list[str] = []
-    for segment in path.split("/"):
-        if segment == "":
-            continue
-        if not allow_trailing_dot:
-            segment = segment.rstrip(".")
-        if segment in ("", ".", "..") or len(segment) > 255 or _BAD_CHARS & set(segment):
-            raise bad_request(
-                "InvalidResourceName",
-                f"The specifed resource name contains invalid characters: {segment!r}.",
-            )
-        out.append(segment)
-    return "/".join(out)
-
-
 @dataclass
 class AccountState:
     shares: dict[str, Share] = field(default_factory=dict)
     snapshots: dict[str, dict[str, Share]] = field(default_factory=dict)
-    service_properties: str | None = None
+    #: Set Service Properties' settings: top-level element name -> its XML text.
+    service_properties: dict[str, str] = field(default_factory=dict)
 
 
 class Store:
@@ -286,8 +259,13 @@ class Store:
             raise not_found("ParentNotFound", "The specified parent path does not exist.")
         return parent, name
 
-    def add_node(self, account: str, share: Share, path: str, node: Node, *, replace_file: bool) -> None:
-        """Insert a new directory or file (``replace_file``: a file may replace a file)."""
+    def add_node(
+        self, account: str, share: Share, path: str, node: Node, *, replace_file: bool, lease_id: str = ""
+    ) -> None:
+        """Insert a new directory or file (``replace_file``: a file may replace a file).
+
+        A leased file is replaced only with its ``lease_id``, and the lease stays on the file.
+        """
         parent, _name = self.parent_of(share, path)
         existing = parent.get(node.name)
         if existing is not None:
@@ -295,9 +273,9 @@ class Store:
                 if isinstance(existing, Directory) and isinstance(node, Directory):
                     raise conflict("ResourceAlreadyExists", "The specified resource already exists.")
                 raise conflict("ResourceTypeMismatch", "A resource of another type exists with that name.")
-            if isinstance(existing, File):
-                if existing.lease_id:
-                    raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the file.")
+            if isinstance(existing, File) and isinstance(node, File):
+                check_file_lease(existing, lease_id)
+                node.lease_id = existing.lease_id
                 node.name = existing.name  # case-preserving: the first spelling stays
                 if existing.content is not None:
                     existing.content.discard()
@@ -314,16 +292,31 @@ class Store:
         if isinstance(node, Directory) and node.children:
             raise conflict("DirectoryNotEmpty", "The specified directory is not empty.")
         if isinstance(node, File):
-            if node.lease_id and node.lease_id != lease_id:
-                raise StorageError(412, "LeaseIdMissing", "There is currently a lease on the file.")
+            check_file_lease(node, lease_id)
             if node.content is not None:
                 node.content.discard()
         parent.remove(name)
         self.persistence.delete_node(_key(account, share), path)
         return node
 
-    def move_node(self, account: str, share: Share, source: str, destination: str, *, replace: bool) -> Node:
-        """Rename a directory or file within one share."""
+    def move_node(
+        self,
+        account: str,
+        share: Share,
+        source: str,
+        destination: str,
+        *,
+        replace: bool,
+        source_lease: str = "",
+        destination_lease: str = "",
+        ignore_read_only: bool = False,
+    ) -> Node:
+        """Rename a directory or file within one share, replacing a file there when asked.
+
+        Every check comes first (leases on the source and on a replaced file, a replaced file's
+        ReadOnly attribute), so a refused rename changes nothing; the change itself has no
+        await, so no request sees the destination missing or doubled.
+        """
         node = self.lookup(share, source)
         if node is share.root:
             raise bad_request("InvalidResourceName", "The root directory cannot be renamed.")
@@ -331,12 +324,25 @@ class Store:
             (source + "/").casefold()
         ):
             raise bad_request("InvalidResourceName", "A directory cannot be moved inside itself.")
+        if isinstance(node, File):
+            check_file_lease(node, source_lease)
         new_parent, new_name = self.parent_of(share, destination)
         existing = new_parent.get(new_name)
-        if existing is not None and existing is not node:
+        if existing is node:
+            existing = None  # a change of case only
+        if existing is not None:
+            if isinstance(existing, Directory) and not isinstance(node, Directory):
+                raise conflict("ResourceTypeMismatch", "A directory exists where the file would go.")
             if not replace or isinstance(existing, Directory):
-                raise conflict("ResourceAlreadyExists", "The destination already exists.")
-            self.remove_node(account, share, destination)
+                raise conflict("ResourceAlreadyExists", "The specified resource already exists.")
+            assert isinstance(existing, File)
+            check_file_lease(existing, destination_lease)
+            if "ReadOnly" in existing.smb.attributes and not ignore_read_only:
+                raise conflict(
+                    "ReadOnlyAttribute",
+                    "The specified resource is read-only and cannot be modified at this time.",
+                )
+            self.remove_node(account, share, destination, lease_id=destination_lease)
         old_paths = [source + ("/" + p if p else "") for p, _ in walk(node)]
         old_parent, old_name = self.parent_of(share, source)
         old_parent.remove(old_name)
@@ -425,6 +431,18 @@ class Store:
             copy=CopyState(**copy) if copy else None,
             lease_id=data.get("lease_id", ""),
         )
+
+
+def check_file_lease(file: File, given: str | None) -> None:
+    """A change to a leased file must carry its lease id: 412 as Azure answers otherwise."""
+    if not file.lease_id:
+        return
+    if not given:
+        raise StorageError(
+            412, "LeaseIdMissing", "There is currently a lease on the file and no lease ID was specified."
+        )
+    if given != file.lease_id:
+        raise StorageError(412, "LeaseIdMismatchWithFileOperation", "The lease ID specified did not match.")
 
 
 def walk(root: Node) -> Iterator[tuple[str, Node]]:

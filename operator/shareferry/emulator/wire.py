@@ -13,8 +13,11 @@ from xml.sax.saxutils import escape
 from shareferry.emulator.errors import StorageError, invalid_header
 
 TICKS_PER_SECOND = 10_000_000  # Azure's SMB times carry 100 ns resolution (7 fraction digits)
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})?$")
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})?$", re.ASCII
+)
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$", re.ASCII)
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 
 def now_ticks() -> int:
@@ -71,6 +74,27 @@ def parse_range(value: str | None, header: str = "x-ms-range") -> tuple[int, int
             416, "InvalidRange", "The range specified is invalid for the current size of the resource."
         )
     return start, end
+
+
+def is_version(value: str) -> bool:
+    """``2026-10-06``: a service version is a real date written ``YYYY-MM-DD``."""
+    if not _VERSION.fullmatch(value):
+        return False
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def check_version(value: str | None) -> None:
+    """400 ``InvalidHeaderValue`` for an ``x-ms-version`` that is not a version at all.
+
+    Any well-formed version is accepted (clients newer than the emulator keep working); a
+    request without the header is left to the operation.
+    """
+    if value is not None and not is_version(value):
+        raise invalid_header("x-ms-version", value, "expected a service version such as 2026-10-06")
 
 
 def parse_query(raw_query: str) -> dict[str, str]:

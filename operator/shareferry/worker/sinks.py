@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from shareferry.core.redact import redact
+from shareferry.core.printable import printable
 from shareferry.kube import CONFIGMAPS, COPYJOBS, Conflict, KubeClient, KubeError, NotFound
 from shareferry.worker.reporter import Log, one_line
 
@@ -91,7 +91,7 @@ def report_line(report: Mapping[str, Any], *, label: str) -> str:
         line += f", ETA {report['etaSeconds']}s"
     if report.get("error"):
         line += f": {report['error']}"
-    return redact(line)
+    return printable(line)
 
 
 class PrintSink:

@@ -15,6 +15,7 @@ import base64
 import heapq
 import ipaddress
 import re
+import secrets
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,8 @@ from shareferry.core.redact import redact
 MIB = 1024 * 1024
 #: The largest block this backend stages in one request (Put Block and Put Block From URL).
 MAX_BLOCK = 100 * MIB
+#: Random bytes in the tag that starts every block id of one writer (see :class:`BlockBlobWriter`).
+BLOCK_TAG_BYTES = 6
 #: How long a SAS made by :meth:`AzureBlobBackend.source_url` stays valid. The engine may reuse
 #: one URL for every block of a large file, so it must outlive the slowest single-file copy.
 SOURCE_SAS_LIFETIME = timedelta(hours=2)
@@ -463,7 +466,10 @@ class AzureBlobBackend:
 
 
 class BlockBlobWriter:
-    """Stages one block per write (its id derived from the offset) and commits them in order.
+    """Stages one block per write and commits them in order. A block's id is this writer's own
+    random tag followed by the block's offset: two writers of one blob at once (two jobs) stage
+    blocks that can never stand in for each other, so the blob that lands is wholly one
+    writer's, never a mix of both.
 
     Blocks may be written concurrently and out of order; nothing is visible until
     :meth:`commit`. Uncommitted blocks cannot be deleted by a client (the service drops them
@@ -479,6 +485,7 @@ class BlockBlobWriter:
         self._client = backend._blob(path)
         self._blocks: dict[int, int] = {}  # offset -> length
         self._whole: bytes | None = None  # the blob's only piece, sent at commit
+        self._tag = secrets.token_hex(BLOCK_TAG_BYTES)
 
     async def write(self, offset: int, data: bytes) -> None:
         if not data:
@@ -487,7 +494,7 @@ class BlockBlobWriter:
             self._whole = data
             return
         with self._backend._mapped("put block", self._path):
-            await self._client.stage_block(block_id(offset), data, length=len(data))
+            await self._client.stage_block(block_id(offset, tag=self._tag), data, length=len(data))
         self._blocks[offset] = len(data)
 
     async def write_from_url(self, offset: int, url: str, source_offset: int, length: int) -> None:
@@ -495,7 +502,7 @@ class BlockBlobWriter:
             return
         with self._backend._mapped("put block from URL", self._path, source=url):
             await self._client.stage_block_from_url(
-                block_id(offset), url, source_offset=source_offset, source_length=length
+                block_id(offset, tag=self._tag), url, source_offset=source_offset, source_length=length
             )
         self._blocks[offset] = length
 
@@ -523,7 +530,7 @@ class BlockBlobWriter:
             )
         with self._backend._mapped("commit", self._path):
             await self._client.commit_block_list(
-                [BlobBlock(block_id=block_id(offset)) for offset in offsets],
+                [BlobBlock(block_id=block_id(offset, tag=self._tag)) for offset in offsets],
                 content_settings=self._settings(md5),
                 metadata=dict(self._props.metadata),
             )
@@ -543,10 +550,11 @@ class BlockBlobWriter:
         """Nothing to do: uncommitted blocks are never visible and expire on their own."""
 
 
-def block_id(offset: int) -> str:
-    """The block id for the block at ``offset``: the same length for every offset of a blob
-    (as Azure requires), and sorting like the offsets."""
-    return base64.b64encode(f"{offset:020d}".encode()).decode()
+def block_id(offset: int, *, tag: str) -> str:
+    """The block id for the block at ``offset`` staged by the writer tagged ``tag``: the same
+    length for every block of every writer (as Azure requires of one blob's blocks), and sorting
+    like the offsets within one writer's blocks."""
+    return base64.b64encode(f"{tag}-{offset:020d}".encode()).decode()
 
 
 async def tree_order_level(

@@ -46,6 +46,13 @@ from shareferry.core.backends.azfiles_client import share_service_client
 from shareferry.core.backends.azfiles_wire import FilesWire, stored_from_get, wire_for
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
+from shareferry.core.backends.staging import (
+    MAX_STALE_NOTED,
+    is_staging_name,
+    staging_path,
+    staging_token,
+    stale_after,
+)
 from shareferry.core.errors import (
     CopySourceError,
     CredentialError,
@@ -155,6 +162,11 @@ class AzureFilesBackend:
             api_version=self._service.api_version,
             connection_timeout=_CONNECTION_TIMEOUT_SECONDS,
         )
+        #: The job this backend writes for: it names the staging files (see :mod:`.staging`).
+        self.staging_key: str | None = None
+        #: Stale staging files its listings met (paths below the root), for a sync to remove.
+        self.stale_staging: list[str] = []
+        self._stale_after = stale_after()
         self._permission_keys: dict[str, str] = {}
         self._parent_chains: dict[str, asyncio.Future[None]] = {}
 
@@ -300,8 +312,23 @@ class AzureFilesBackend:
             except ResourceNotFoundError as exc:
                 _reraise_missing_container(exc)
                 raise NotFoundError(f"list {self.describe(path)}: no such directory") from None
+        # Unfinished files (staged under hidden names, see .staging) are nobody's data yet; the
+        # stale ones are noted for a sync to remove.
+        entries = [entry for entry in entries if entry.is_dir or not self._staged(entry)]
         entries.sort(key=lambda entry: entry.name)
         return entries
+
+    def _staged(self, entry: StoredObject) -> bool:
+        """Whether ``entry`` is a staging file (kept out of listings); a stale one (untouched
+        for :func:`~.staging.stale_after`: no writer is filling it) goes into
+        :attr:`stale_staging`."""
+        if not is_staging_name(entry.name):
+            return False
+        modified = entry.last_modified
+        stale = modified is not None and datetime.now(UTC) - modified > self._stale_after
+        if stale and len(self.stale_staging) < MAX_STALE_NOTED:
+            self.stale_staging.append(entry.path)
+        return True
 
     async def _list_lean(self, wire: FilesWire, path: str, prefix: str) -> _Entries:
         """Every page of one directory through the lean path (see :mod:`.azfiles_wire`)."""
@@ -423,15 +450,20 @@ class AzureFilesBackend:
     # ---- writing -----------------------------------------------------------------------------
 
     async def open_writer(self, path: str, *, size: int, props: WriteProps) -> AzureFileWriter:
-        """Create (or replace) the file at ``path`` with ``size`` bytes, its content headers,
-        metadata, and SMB creation time and permission; parents are created when missing."""
-        client = self._file(path)
+        """Create the staging file of ``path`` (see :mod:`.staging`) with ``size`` bytes, its
+        content headers, metadata, and SMB creation time and permission; parents are created when
+        missing. The final name is untouched until :meth:`AzureFileWriter.commit` renames the
+        staging file over it."""
+        staged = staging_path(path, staging_token(self.staging_key, self._full(path)))
+        client = self._file(staged)
         smb = props.smb
         permission, permission_key = await self._permission_args(smb.permission if smb else None, path)
 
         async def create() -> None:
             if self._wire is not None:
-                return await self._wire.create_file(self._full(path), size, props, permission, permission_key)
+                return await self._wire.create_file(
+                    self._full(staged), size, props, permission, permission_key
+                )
             await client.create_file(
                 size,
                 file_creation_time=smb.creation_time if smb else None,
@@ -442,7 +474,7 @@ class AzureFilesBackend:
                 metadata=dict(props.metadata),
             )
 
-        with self._errors("create", path):
+        async def create_with_parents() -> None:
             try:
                 await create()
             except ResourceNotFoundError as exc:
@@ -450,7 +482,21 @@ class AzureFilesBackend:
                     raise
                 await self._make_parents(path)
                 await create()
-        return AzureFileWriter(backend=self, path=path, client=client, props=props)
+
+        with self._errors("create", path):
+            creating = asyncio.ensure_future(create_with_parents())
+            try:
+                await asyncio.shield(creating)
+            except asyncio.CancelledError:
+                # Cancelled with Create File on the wire: no writer exists yet to abort the
+                # staging file it may make. Let the request end first (a delete sent now could
+                # overtake it), then remove what it made.
+                await asyncio.wait([creating], timeout=_CONNECTION_TIMEOUT_SECONDS)
+                if creating.done() and not creating.cancelled() and creating.exception() is None:
+                    with contextlib.suppress(Exception):
+                        await client.delete_file()
+                raise
+        return AzureFileWriter(backend=self, path=path, staged=staged, client=client, props=props)
 
     async def _permission_args(self, sddl: str | None, path: str) -> tuple[str | None, str | None]:
         """``(file_permission, permission_key)`` for an SDDL string: inline when small, else a key
@@ -526,6 +572,17 @@ class AzureFilesBackend:
                 except ResourceNotFoundError:
                     raise NotFoundError(f"delete {self.describe(path)}: not found") from None
 
+    async def remove_staged(self, path: str, *, job_key: str) -> bool:
+        """Remove the staging file job ``job_key`` used for ``path`` (see :mod:`.staging`);
+        ``False`` when there is none."""
+        staged = staging_path(path, staging_token(job_key, self._full(path)))
+        with self._errors("remove the unfinished", staged):
+            try:
+                await self._file(staged).delete_file()
+            except ResourceNotFoundError:
+                return False
+        return True
+
     async def create_share(self, *, quota_gb: int | None) -> bool:
         """Create the share (``shareferry make``); ``False`` when it already existed."""
         with self._errors("create share", ""):
@@ -547,20 +604,22 @@ class AzureFilesBackend:
 
 @dataclass(eq=False)
 class AzureFileWriter:
-    """Writes ranges in place (Azure Files cannot stage); :meth:`commit` sets the final headers,
-    Content-MD5 and SMB attributes and times (a put range moves the last-write time), unless
-    everything was already given at creation (no SMB info, MD5 known up front): then a small
-    file costs two requests, Create File and one Put Range."""
+    """Writes ranges into the staging file (Azure Files writes in place, so the bytes go to a
+    hidden name first); :meth:`commit` sets what Create File could not (Content-MD5 known only at
+    the end, SMB attributes and times: a put range moves the last-write time) and then renames the
+    staging file over the final name in one step. A small file costs three requests: Create File,
+    one Put Range and Rename File."""
 
     backend: AzureFilesBackend
     path: str
+    staged: str
     client: ShareFileClient
     props: WriteProps
 
     async def write(self, offset: int, data: bytes) -> None:
         with self.backend._errors("write", self.path):
             if self.backend._wire is not None:
-                return await self.backend._wire.put_range(self.backend._full(self.path), offset, data)
+                return await self.backend._wire.put_range(self.backend._full(self.staged), offset, data)
             await self.client.upload_range(data, offset=offset, length=len(data))
 
     async def write_from_url(self, offset: int, url: str, source_offset: int, length: int) -> None:
@@ -568,7 +627,7 @@ class AzureFileWriter:
             wire = self.backend._wire
             if wire is not None:
                 return await wire.put_range_from_url(
-                    self.backend._full(self.path), offset, url, source_offset, length
+                    self.backend._full(self.staged), offset, url, source_offset, length
                 )
             await self.client.upload_range_from_url(
                 url, offset=offset, length=length, source_offset=source_offset
@@ -576,18 +635,23 @@ class AzureFileWriter:
 
     async def commit(self, md5: bytes | None) -> None:
         smb = self.props.smb
-        if smb is None and md5 == self.props.content_md5:
-            return  # the headers and MD5 went in with Create File: nothing left to set
-        with self.backend._errors("set properties of", self.path):
-            await self.client.set_http_headers(
-                _content_settings(self.props.content, md5),
-                file_attributes=smb.attributes if smb else None,
-                file_creation_time=smb.creation_time if smb else None,
-                file_last_write_time=smb.last_write_time if smb else None,
-            )
+        if smb is not None or md5 != self.props.content_md5:
+            with self.backend._errors("set properties of", self.path):
+                await self.client.set_http_headers(
+                    _content_settings(self.props.content, md5),
+                    file_attributes=smb.attributes if smb else None,
+                    file_creation_time=smb.creation_time if smb else None,
+                    file_last_write_time=smb.last_write_time if smb else None,
+                )
+        backend = self.backend
+        with backend._errors("commit", self.path):
+            if backend._wire is not None:
+                return await backend._wire.rename_file(backend._full(self.staged), backend._full(self.path))
+            await self.client.rename_file(backend._full(self.path), overwrite=True)
 
     async def abort(self) -> None:
-        # Best effort by contract: the engine reports the error that made it abort.
+        # Best effort by contract: the engine reports the error that made it abort. Only the
+        # staging file goes: whatever was at the final name is untouched.
         with contextlib.suppress(Exception):
             await self.client.delete_file()
 

@@ -128,6 +128,16 @@ class FilesWire:
         }
         await self._send("PUT", path, {"comp": "range"}, headers, b"")
 
+    async def rename_file(self, source: str, destination: str) -> None:
+        """Rename File: move ``source`` over ``destination`` (replacing a file there) in one step;
+        the file keeps its content, headers, metadata and SMB properties."""
+        headers = {
+            "x-ms-file-rename-source": self._sender.with_own_authorisation(self._url_of(source)),
+            "x-ms-file-rename-replace-if-exists": "true",
+            "x-ms-allow-source-trailing-dot": "true",
+        }
+        await self._send("PUT", destination, {"comp": "rename"}, headers)
+
     async def head_file(self, path: str) -> Mapping[str, str]:
         """Get File Properties: the file's headers (404 raises as the SDK does)."""
         response = await self._send("HEAD", path, {}, {})
@@ -174,10 +184,13 @@ class FilesWire:
         headers["x-ms-allow-trailing-dot"] = "true"
         if self._snapshot:  # as the SDK addresses it: reads read the snapshot, writes are refused
             query["sharesnapshot"] = self._snapshot
+        return await self._sender.send(method, self._url_of(path), query, headers, body)
+
+    def _url_of(self, path: str) -> str:
         url = self._share_url
         if path:
             url += "/" + "/".join(quote(segment, safe="~") for segment in path.split("/"))
-        return await self._sender.send(method, url, query, headers, body)
+        return url
 
 
 def stored_from_get(path: str, data: bytes, headers: Mapping[str, str]) -> StoredObject:

@@ -118,3 +118,10 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+def stage_for(backend: object, job_key: str | None) -> None:
+    """Tell a backend that stages its writes (see :mod:`.staging`) which job it writes for, so
+    every run of one job names its unfinished files alike; other backends ignore it."""
+    if hasattr(backend, "staging_key"):
+        backend.staging_key = job_key

@@ -202,6 +202,11 @@ class WireSender:
             self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
         return self._session
 
+    def with_own_authorisation(self, url: str) -> str:
+        """``url`` (quoted, no query) as a header may name it to the service: with this sender's
+        SAS appended when it sends with one (Shared Key signs the request itself)."""
+        return f"{url}?{self._sas}" if self._sas else url
+
     async def send(
         self,
         method: str,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shareferry.core.accounting import Accounting
-from shareferry.core.backends.base import Backend
+from shareferry.core.backends.base import Backend, stage_for
 from shareferry.core.engine.folders import FolderGate
 from shareferry.core.engine.limits import ByteBudget, RateLimiter
 from shareferry.core.engine.retry import RetryPolicy
@@ -89,7 +89,10 @@ class EngineContext:
         plan: PlanScope | None = None,
     ) -> EngineContext:
         """A context with a new :class:`ByteBudget` of ``buffer_bytes``, or ``budget`` when
-        several contexts of one job (one per container of an account copy) share one cap."""
+        several contexts of one job (one per container of an account copy) share one cap.
+        The destination stages its unfinished files under names of this job (see
+        :mod:`shareferry.core.backends.staging`)."""
+        stage_for(destination, plan.job_id if plan is not None else None)
         return cls(
             source=source,
             destination=destination,

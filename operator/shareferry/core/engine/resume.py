@@ -74,6 +74,11 @@ class PlanScope:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_commits", GroupCommit(self.plan))
 
+    @property
+    def job_id(self) -> str:
+        """The id of the job this plan belongs to (its directory's name)."""
+        return self.plan.path.parent.name
+
     def previous(self, destination: str) -> PlannedFile | None:
         return self.plan.previous(self.prefix + destination)
 
