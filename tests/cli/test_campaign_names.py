@@ -5,7 +5,7 @@ Families (each case is one command a user runs, checked at the destination and i
 * names that are not valid UTF-8 (local files): each such file or folder is reported failed with
   its bytes escaped (``b'bad\\xff.txt'``), the rest is copied, the job plan and every output stay
   readable (the names never reach SQLite or JSON as surrogates), and ``jobs resume`` works;
-* control characters: printed escaped in the lines ShareFerry writes about them;
+* control characters: printed escaped in every line ShareFerry writes about them;
 * blob names with a leading ``/`` or a ``//`` (Azurite keeps them): reported failed with the
   name, never dropped without a word, and a sync still marches the rest in order;
 * odd but valid names (255 bytes, multi-byte, only dots or spaces, leading or trailing spaces):
@@ -179,10 +179,6 @@ def test_control_characters_in_a_skipped_name_are_printed_escaped(
 CONTROL_NAMES = ("bell\a.txt", "escape\x1b[31m.txt")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the text output prints FAILED lines with the name as it is (the CLI's output, not the walk)",
-)
 def test_control_characters_in_a_failed_name_are_printed_escaped(
     emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path
 ) -> None:
@@ -194,7 +190,10 @@ def test_control_characters_in_a_failed_name_are_printed_escaped(
         "copy", str(src), share_url(emulator, share, "", sas), "--recursive", "--from-to", "LocalFile"
     )
     assert result.returncode == 1
-    assert "\x1b" not in result.stdout and "\a" not in result.stdout
+    printed = result.stdout + result.stderr
+    assert "\x1b" not in printed and "\a" not in printed
+    assert "FAILED: src/escape\\x1b[31m.txt: " in result.stdout
+    assert "FAILED: src/bell\\x07.txt: " in result.stdout
 
 
 def test_control_characters_refused_by_azure_files_fail_with_their_names_in_the_report(
