@@ -48,6 +48,7 @@ from tests.cli.test_copy_cli import clean_environment, shareferry, summary_value
 from tests.support.emulator_admin import add_fault, counters
 from tests.support.shared_azurite import shared_azurite
 from tests.support.trees import read_container, read_local, read_share, write_local
+from tests.support.trees import write_share as write_share_files
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -378,3 +379,59 @@ def test_sync_removes_staging_files_untouched_for_longer_than_the_stale_age(
     old = shareferry(*args, env={**env, "SHAREFERRY_STALE_STAGING_SECONDS": "2"})
     assert old.returncode == 0, old.stdout + old.stderr
     assert read_share(share).files == {"a.txt": b"a"}
+
+
+def local_staging(root: Path) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob(f"*{STAGING_MARK}*.partial"))
+
+
+def test_a_download_killed_mid_file_leaves_only_a_hidden_staging_file_that_a_rerun_removes(
+    emulator: RunningEmulator, service: ShareServiceClient, tmp_path: Path, env: dict[str, str]
+) -> None:
+    files = source_tree(seed=31)
+    share = service.create_share("down")
+    write_share_files(share, files)
+    add_fault(emulator, "latency:GetFile:latency_ms=25")
+    url = f"{emulator.account_url()}/down"
+    target = tmp_path / "restore"
+    args = [
+        "copy",
+        url + "/*",
+        str(target),
+        "--from-to",
+        "FileLocal",
+        "--recursive",
+        "--block-size-mb",
+        "0.5",
+    ]
+
+    def big_file_reading(seen: dict[str, Any]) -> bool:
+        return int(seen["operations"].get("GetFile", {}).get("total", 0)) >= 3 and any(
+            STAGING_MARK in path.name for path in (target / "a").glob(".*")
+        )
+
+    strike(start(args, env), emulator, big_file_reading, signal.SIGKILL)
+    assert local_staging(target), "the kill landed with no file in flight"
+    landed = read_local(target).files
+    for path, data in landed.items():
+        if STAGING_MARK not in path:
+            assert data == files[path], f"{path} at its final name holds other bytes than the source"
+
+    # A listing never shows the staging file: an upload of the half-restored folder skips it.
+    share_back = service.create_share("back")
+    up = shareferry(
+        "copy",
+        str(target) + "/*",
+        f"{emulator.account_url()}/back",
+        "--from-to",
+        "LocalFile",
+        "--recursive",
+        env=env,
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert staging_files(read_share(share_back).files) == []
+
+    again = shareferry(*args, env=env)  # the same command again: a new job that sweeps first
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert read_local(target).files == files
+    assert local_staging(target) == []

@@ -3,7 +3,8 @@
 Every path is taken relative to the root; ``..`` segments, absolute paths and NUL are refused,
 and anything that changes the tree (writers, ``make_dir``, ``delete``) also refuses a path whose
 parent resolves (through symlinks) outside the root. Writers stage into a hidden temporary file
-in the target directory (``.<name>.shareferry-<random>.partial``) and rename it over the final
+in the target directory (``.<name>.shareferry-<token>.partial``, see :mod:`.staging`: never
+listed, named alike by every run of one job) and rename it over the final
 name on commit, so readers see either the old file or the whole new one. A character device
 or named pipe at the final name (``/dev/null``, ``/dev/stdout``, a FIFO) is written into in
 order instead (:class:`StreamWriter`), never replaced; any other special file is refused.
@@ -29,7 +30,6 @@ import asyncio
 import contextlib
 import errno
 import os
-import secrets
 import stat as stat_mode
 import threading
 import time
@@ -40,6 +40,13 @@ from pathlib import Path
 from typing import Literal
 
 from shareferry.core.backends.base import BackendKind, Capabilities
+from shareferry.core.backends.staging import (
+    MAX_STALE_NOTED,
+    is_staging_name,
+    staging_name,
+    staging_token,
+    stale_after,
+)
 from shareferry.core.errors import NotFoundError, TransferError, UnreadableError
 from shareferry.core.objects import Refusal, Refused, StoredObject, WriteProps
 from shareferry.core.printable import carried_name
@@ -49,9 +56,6 @@ MIB = 1024 * 1024
 LOCAL_MAX_RANGE = 64 * MIB
 #: Writes up to this size go straight to the page cache on the event loop (no thread hop).
 INLINE_WRITE_LIMIT = 64 * 1024
-PARTIAL_MARK = ".shareferry-"
-PARTIAL_SUFFIX = ".partial"
-_NAME_MAX = 255  # bytes in one file name on Linux file systems
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WriterState = Literal["open", "committed", "discarded"]
 
@@ -65,16 +69,6 @@ def _ns_since_epoch(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def partial_name(name: str) -> str:
-    """The hidden temporary name a writer stages ``name`` under (kept within 255 bytes)."""
-    tail = f"{PARTIAL_MARK}{secrets.token_hex(6)}{PARTIAL_SUFFIX}"
-    room = _NAME_MAX - 1 - len(tail)
-    encoded = os.fsencode(name)
-    if len(encoded) > room:
-        name = os.fsdecode(encoded[:room])
-    return f".{name}{tail}"
 
 
 def _segments(path: str, *, refusal: str) -> tuple[str, ...]:
@@ -324,6 +318,11 @@ class LocalBackend:
         self._real_root = os.path.realpath(root)
         self._follow = follow_symlinks
         self._fsync = fsync
+        #: The job this backend writes for: it names the staging files (see :mod:`.staging`).
+        self.staging_key: str | None = None
+        #: Stale staging files its listings met (paths below the root), for a sync to remove.
+        self.stale_staging: list[str] = []
+        self._stale_after = stale_after()
         #: Bytes written into each device or pipe (by real path): what :meth:`stat` reports as
         #: its size, so a length check after the copy sees what the reader was given.
         self._streamed: dict[str, int] = {}
@@ -403,6 +402,39 @@ class LocalBackend:
 
     async def delete(self, path: str) -> None:
         await asyncio.to_thread(self._delete, path)
+
+    async def remove_staged(self, path: str, *, job_key: str) -> bool:
+        """Remove the staging file job ``job_key`` used for ``path`` (see :mod:`.staging`);
+        ``False`` when there is none."""
+        head, _, name = path.rpartition("/")
+        staged = staging_name(name, staging_token(job_key, path))
+        target = f"{head}/{staged}" if head else staged
+
+        def remove() -> bool:
+            try:
+                return self._unlink_staged(self._inside(target, whole=False))
+            except TransferError:
+                return False
+
+        return await asyncio.to_thread(remove)
+
+    def _note_staged(self, rel: str, dirent: os.DirEntry[str]) -> None:
+        with contextlib.suppress(OSError):
+            modified = mtime_of(dirent.stat(follow_symlinks=False))
+            stale = datetime.now(UTC) - modified > self._stale_after
+            if stale and len(self.stale_staging) < MAX_STALE_NOTED:
+                self.stale_staging.append(f"{rel}/{dirent.name}" if rel else dirent.name)
+
+    @staticmethod
+    def _unlink_staged(full: str) -> bool:
+        """Unlink the staging file at ``full`` if it is a regular file (never anything else)."""
+        try:
+            if not stat_mode.S_ISREG(os.lstat(full).st_mode):
+                return False
+            os.unlink(full)
+        except FileNotFoundError:
+            return False
+        return True
 
     # ---- blocking parts, run in worker threads
 
@@ -503,7 +535,11 @@ class LocalBackend:
         return entries
 
     def _entry(self, rel: str, dirent: os.DirEntry[str]) -> _Entry | None:
-        """One listed entry; ``None`` only for one removed since the directory was read."""
+        """One listed entry; ``None`` for one removed since the directory was read, and for a
+        staging file (nobody's data yet; a stale one is noted in :attr:`stale_staging`)."""
+        if is_staging_name(dirent.name) and dirent.is_file(follow_symlinks=False):
+            self._note_staged(rel, dirent)
+            return None
         name = carried_name(dirent.name)
         path = f"{rel}/{name}" if rel else name
         try:
@@ -565,10 +601,16 @@ class LocalBackend:
             return stream
         if os.path.isdir(final) and not os.path.islink(final):
             raise TransferError(f"cannot write {self.describe(path)}: a directory is in the way")
-        temp = os.path.join(parent, partial_name(name))
+        temp = os.path.join(parent, staging_name(name, staging_token(self.staging_key, path)))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
-            fd = os.open(temp, flags, 0o666)
+            try:
+                fd = os.open(temp, flags, 0o666)
+            except FileExistsError:
+                # An earlier run of this job died while staging this file: start it afresh
+                # (only this job's runs use this name, and only one runs at a time).
+                self._unlink_staged(temp)
+                fd = os.open(temp, flags, 0o666)
         except OSError as exc:
             raise TransferError(f"cannot write {self.describe(path)}: {exc.strerror}") from exc
         try:
