@@ -293,6 +293,17 @@ def test_a_special_file_named_as_the_source_says_what_it_is(
     assert read_share(share).files == {}
 
 
+def test_a_broken_symbolic_link_named_as_the_source_says_so(
+    emulator: RunningEmulator, share: ShareClient, sas: str, special_tree: Path
+) -> None:
+    result = shareferry(
+        "copy", str(special_tree / "dangling"), share_url(emulator, share, "", sas), "--from-to", "LocalFile",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"the source {special_tree / 'dangling'} is a broken symbolic link" in result.stderr
+    assert "does not exist)" in result.stderr and read_share(share).files == {}
+
+
 def test_a_sync_keeps_destination_files_where_the_source_has_special_files(
     emulator: RunningEmulator, share: ShareClient, sas: str, special_tree: Path
 ) -> None:

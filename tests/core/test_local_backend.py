@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from shareferry.core.backends.local import PARTIAL_SUFFIX, LocalBackend
+from shareferry.core.backends.local import LocalBackend
+from shareferry.core.backends.staging import SUFFIX as PARTIAL_SUFFIX
 from shareferry.core.errors import CredentialError, NotFoundError, TransferError
 from shareferry.core.objects import Refusal, Refused, StoredObject, WriteProps
 

@@ -29,6 +29,7 @@ from typing import Literal
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from shareferry.core.errors import UsageError
+from shareferry.core.printable import printable
 from shareferry.core.redact import REDACTED, redact
 
 LocationKind = Literal["local", "file", "blob"]
@@ -204,7 +205,12 @@ def resolve(source: str, destination: str, from_to: str | None) -> tuple[FromTo,
         assert source_location.local_path is not None
         local = source_location.local_path
         if "*" not in local and not Path(local).exists():
-            raise UsageError(f"the source {local} does not exist")
+            if Path(local).is_symlink():
+                raise UsageError(
+                    f"the source {printable(local)} is a broken symbolic link (it points to "
+                    f"{printable(os.readlink(local))}, which does not exist)"
+                )
+            raise UsageError(f"the source {printable(local)} does not exist")
     return pair, source_location, destination_location
 
 
