@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from azure.storage.fileshare import ShareClient
 
+from shareferry.core.jobowner import OwnerLock
+from shareferry.core.jobplan import JobPlan
 from shareferry.emulator import RunningEmulator
 from shareferry.worker.md5_results import read_results
 from shareferry.worker.runner import ShardOutcome, default_job_id, run_shard
@@ -278,6 +280,30 @@ async def test_a_refused_key_fails_the_whole_shard_with_exit_3(
     assert (outcome.report["state"], outcome.report["reason"]) == ("Failed", "AuthenticationFailed")
     assert wrong not in str(sink.reports) and emulator.account().key not in str(sink.reports)
     assert read_share(share).files == {}
+
+
+async def test_a_shard_whose_plan_another_pod_still_holds_is_retryable_exit_3(
+    emulator: RunningEmulator, share: ShareClient, volume_root: Path
+) -> None:
+    # The pod before this one is still stopping on the same state volume and holds the plan:
+    # a retry later succeeds, so the worker must not exit 2 (the Job's podFailurePolicy ends the
+    # whole CopyJob on 2). The other pod is played by a lock this test takes on its directory.
+    environ = pod_environ(emulator, volume_root)
+    first, _ = await shard(upload_job(), emulator, environ)  # an attempt that made the plan
+    assert first.exit_code == 0, first.report
+    job_directory = Path(os.environ["SHAREFERRY_JOB_DIR"]) / default_job_id(upload_job(), 0)
+    with JobPlan.open(job_directory.parent, job_directory.name) as plan:
+        plan.start_run()  # the other pod's run: Running, and its lock held
+    held = OwnerLock.acquire(job_directory)
+    try:
+        busy, _ = await shard(upload_job(), emulator, environ)
+    finally:
+        held.release()
+    assert busy.exit_code == 3, busy.report
+    assert "already running in another process" in str(busy.report["error"])
+    retry, _ = await shard(upload_job(), emulator, environ)
+    assert retry.exit_code == 0, retry.report
+    assert read_share(share, "incoming").files == {f"incoming/{path}": data for path, data in COPIED.items()}
 
 
 def test_the_job_id_is_the_uid_and_shard_else_namespace_and_name() -> None:

@@ -208,7 +208,7 @@ def resolve(source: str, destination: str, from_to: str | None) -> tuple[FromTo,
             if Path(local).is_symlink():
                 raise UsageError(
                     f"the source {printable(local)} is a broken symbolic link (it points to "
-                    f"{printable(os.readlink(local))}, which does not exist)"
+                    f"{printable(str(Path(local).readlink()))}, which does not exist)"
                 )
             raise UsageError(f"the source {printable(local)} does not exist")
     return pair, source_location, destination_location

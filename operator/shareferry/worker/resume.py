@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from shareferry.core.errors import ShareFerryError
+from shareferry.core.jobowner import JobBusyError, owner_alive
 from shareferry.core.jobplan import PLAN_FILE, JobPlan, JobRecord, job_dir_from_env
 from shareferry.core.jobs import CopyRequest, SyncRequest, resume_request
 from shareferry.core.jobspec import stored_location
@@ -71,6 +72,8 @@ def should_resume(
     job_dir = directory / job_id
     if not job_dir.exists():
         return False
+    if owner_alive(job_dir):  # another pod still runs it: never remove a plan in use
+        raise JobBusyError(f"job {job_id} is already running in another process; retrying later")
     record = previous_record(directory, job_id)
     if record is not None and record.status not in FINISHED and same_request(record, request):
         return True

@@ -27,6 +27,7 @@ from shareferry.api.copyjob import build_request, parse_copyjob
 from shareferry.api.errors import SpecError
 from shareferry.core.accounting import Clock
 from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.jobowner import JobBusyError
 from shareferry.core.jobs import CopyRequest, JobStatus, JobSummary, SyncRequest, run_copy, run_sync
 from shareferry.core.redact import redact
 from shareferry.worker.endpoints import resolve_endpoints, side_environs
@@ -144,6 +145,13 @@ async def run_shard(
         await reporter.start()
         try:
             summary = await _run(request, reporter, collector, core_log, environ=environ, job_id=job)
+        except JobBusyError as exc:
+            # The shard's plan is in use by another pod (one still stopping on the same state
+            # volume): not a bad spec, so the Job retries this pod later.
+            await reporter.settle()
+            return await _fail(
+                sinks, str(exc), reason_for_error(exc), EXIT_JOB_FAILED, started=started, now=now
+            )
         except UsageError as exc:
             await reporter.settle()
             return await _fail(
