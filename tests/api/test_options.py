@@ -259,6 +259,18 @@ def test_numbers_and_switches(options: dict[str, Any], message: str) -> None:
     assert options_refusal(options) == message
 
 
+def test_a_block_size_over_4_mib_towards_a_share_is_refused_not_cut() -> None:
+    message = options_refusal({"blockSizeMb": 4.5})  # the destination is an Azure Files URL
+    assert message.startswith("spec.options.blockSizeMb must be"), message
+    assert "4.5" in message
+    download = copy_spec(
+        {"blockSizeMb": 4.5},
+        source={"url": SHARE, "credentials": {"secretName": "s"}},
+        destination={"pvc": {"claimName": "data"}},
+    )
+    assert parse_copyjob(download).options["blockSizeMb"] == 4.5  # a local disk takes it
+
+
 def test_max_delete_percent_is_a_percentage() -> None:
     assert options_refusal({"maxDeletePercent": 101}, mode="sync") == (
         "spec.options.maxDeletePercent must be at most 100, not 101"

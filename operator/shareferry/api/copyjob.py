@@ -13,9 +13,10 @@ from typing import Any, Literal, TypeAlias, cast
 from shareferry.api import fields
 from shareferry.api.errors import SpecError
 from shareferry.api.fields import INVALID_SPEC
-from shareferry.api.options import INVALID_OPTIONS, Mode, build_request, check_options
+from shareferry.api.options import INVALID_OPTIONS, Mode, build_request, check_options, spec_message
 from shareferry.core.errors import UsageError
 from shareferry.core.locations import FromTo, LocationKind, RemoteKind, parse_location
+from shareferry.core.option_values import check_block_size_towards
 
 __all__ = [
     "INVALID_OPTIONS",
@@ -176,7 +177,20 @@ def parse_copyjob(spec: Mapping[str, Any], *, path: str = "spec") -> CopyJobSpec
     )
     if mode == "sync":
         _check_sync_endpoints(parsed, path)
+    _check_block_size(parsed, path)
     return parsed
+
+
+def _check_block_size(spec: CopyJobSpec, path: str) -> None:
+    """``blockSizeMb`` as ``--block-size-mb`` is checked: Azure Files takes ranges of 4 MiB at
+    most, so a larger block towards a share is refused rather than quietly cut."""
+    mib = spec.options.get("blockSizeMb")
+    if not isinstance(mib, int | float) or isinstance(mib, bool):
+        return
+    try:
+        check_block_size_towards(mib, destination_kind=endpoint_kind(spec.destination))
+    except UsageError as exc:
+        raise SpecError(INVALID_OPTIONS, spec_message(str(exc), where=fields.join(path, "options"))) from None
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:
