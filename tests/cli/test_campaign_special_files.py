@@ -269,8 +269,8 @@ def test_special_files_in_an_upload_are_in_the_json_output(
     reasons = {**SPECIAL_REASONS, "dangling": "not a regular file (a broken symbolic link)"}
     del reasons["link"]
     assert end["TransfersSkipped"] == str(len(reasons))
-    assert {detail["Src"] for detail in end["SkippedTransfers"]} == {
-        str(special_tree / name) for name in reasons
+    assert {(detail["Src"], detail["Reason"]) for detail in end["SkippedTransfers"]} == {
+        (str(special_tree / name), reason) for name, reason in reasons.items()
     }
     infos = {m["MessageContent"] for m in messages if m["MessageType"] == "Info"}
     assert {f"WARNING: skipped: {special_tree / name}: {reason}" for name, reason in reasons.items()} <= infos

@@ -181,6 +181,8 @@ def json_text(value: Any, *, separators: tuple[str, str] | None = _COMPACT, inde
 
 
 def _transfer_detail(result: FileResult) -> dict[str, Any]:
+    """One entry of ``FailedTransfers`` / ``SkippedTransfers``: AzCopy's fields, and (ours)
+    ``Reason``, why the file failed or was skipped (no SAS: results are printable)."""
     return {
         "Src": result.source or "",
         "Dst": result.destination or result.path,
@@ -188,6 +190,7 @@ def _transfer_detail(result: FileResult) -> dict[str, Any]:
         "TransferStatus": _TRANSFER_STATUS.get(result.outcome, "Success"),
         "TransferSize": result.size,
         "ErrorCode": "0",
+        "Reason": redact(result.error or result.reason or ""),
     }
 
 
