@@ -378,8 +378,9 @@ def test_end_of_job_has_every_azcopy_field_with_its_type() -> None:
     assert summary["PercentComplete"] == "100"
     assert isinstance(summary["PerfConstraint"], int) and summary["PerformanceAdvice"] == []
     (failure,) = summary["FailedTransfers"]
-    assert list(failure) == AZCOPY_TRANSFER_FIELDS
+    assert list(failure) == [*AZCOPY_TRANSFER_FIELDS, "Reason"]  # AzCopy's fields, then why
     assert failure["Dst"] == "tree/bad.bin" and failure["TransferStatus"] == "Failed"
+    assert "sig=REDACTED" in failure["Reason"] and "secret" not in failure["Reason"]
     assert failure["TransferSize"] == 2 * MIB and failure["IsFolderProperties"] is False
     (skip,) = summary["SkippedTransfers"]
     assert skip["Dst"] == "tree/sub/old.txt" and skip["TransferStatus"].startswith("Skipped")
