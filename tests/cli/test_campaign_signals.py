@@ -110,7 +110,23 @@ def strike(
     else:
         pytest.fail("the run finished before the signal could land")
     out, err = process.communicate(timeout=60)
+    settle(emulator)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def settle(emulator: RunningEmulator) -> None:
+    """Wait until requests a killed client left in flight have been answered (a Rename File
+    sent just before a kill -9 still lands): the counters hold still for a while."""
+    quiet_since = time.monotonic()
+    last = counters(emulator)["total"]
+    deadline = quiet_since + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = counters(emulator)["total"]
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.5:
+            return
 
 
 def staging_files(paths: Any) -> list[str]:
