@@ -44,7 +44,7 @@ from azure.storage.fileshare import (
 
 from shareferry.core.jobplan import list_jobs
 from shareferry.emulator import RunningEmulator
-from tests.cli.test_copy_cli import clean_environment, shareferry, summary_value
+from tests.cli.test_copy_cli import clean_environment, emulator_environment, shareferry, summary_value
 from tests.support.emulator_admin import add_fault, counters
 from tests.support.shared_azurite import shared_azurite
 from tests.support.trees import read_container, read_local, read_share, write_local
@@ -145,17 +145,9 @@ def assert_no_final_name_is_damaged(share: ShareClient, files: dict[str, bytes])
 
 @pytest.fixture
 def env(emulator: RunningEmulator, tmp_path: Path) -> dict[str, str]:
-    account = emulator.account()
-    connection = (
-        f"DefaultEndpointsProtocol=http;AccountName={account.name};AccountKey={account.key};"
-        f"FileEndpoint={emulator.account_url()};"
-    )
+    # Latency on the writes keeps each phase of a job long enough to be hit.
     add_fault(emulator, "latency:CreateFile+PutRange+RenameFile:latency_ms=25")
-    return clean_environment(
-        AZURE_STORAGE_CONNECTION_STRING=connection,
-        SHAREFERRY_CONCURRENCY="2",
-        SHAREFERRY_JOB_DIR=str(tmp_path / "jobs"),
-    )
+    return emulator_environment(emulator, tmp_path / "jobs", SHAREFERRY_CONCURRENCY="2")
 
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "kill -9": signal.SIGKILL}

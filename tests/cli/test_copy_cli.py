@@ -75,6 +75,19 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return env
 
 
+def emulator_environment(emulator: RunningEmulator, job_dir: Path, **extra: str) -> dict[str, str]:
+    """A clean environment whose connection string reaches ``emulator``'s Files endpoint (the
+    well-known account), with its job plans in ``job_dir``."""
+    account = emulator.account()
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName={account.name};AccountKey={account.key};"
+        f"FileEndpoint={emulator.account_url()};"
+    )
+    return clean_environment(
+        AZURE_STORAGE_CONNECTION_STRING=connection, SHAREFERRY_JOB_DIR=str(job_dir), **extra
+    )
+
+
 def shareferry(
     *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -28,7 +28,7 @@ from azure.storage.fileshare import ShareServiceClient
 
 from shareferry.core.jobplan import FileState, JobPlan, list_jobs
 from shareferry.emulator import RunningEmulator
-from tests.cli.test_copy_cli import clean_environment, summary_value
+from tests.cli.test_copy_cli import emulator_environment, summary_value
 from tests.support.emulator_admin import add_fault, counters, writes_per_file
 from tests.support.trees import md5, read_local, read_share, write_local, write_share
 
@@ -173,18 +173,9 @@ class Campaign:
 
 @pytest.fixture
 def campaign_env(emulator: RunningEmulator, tmp_path: Path) -> dict[str, str]:
-    account = emulator.account()
-    connection = (
-        f"DefaultEndpointsProtocol=http;AccountName={account.name};AccountKey={account.key};"
-        f"FileEndpoint={emulator.account_url()};"
-    )
     # A little latency on every write keeps each phase of the job long enough to be hit.
     add_fault(emulator, "latency:CreateFile+PutRange+DeleteFile:latency_ms=12")
-    return clean_environment(
-        AZURE_STORAGE_CONNECTION_STRING=connection,
-        SHAREFERRY_CONCURRENCY="4",
-        SHAREFERRY_JOB_DIR=str(tmp_path / "jobs"),
-    )
+    return emulator_environment(emulator, tmp_path / "jobs", SHAREFERRY_CONCURRENCY="4")
 
 
 def test_a_copy_killed_at_many_points_resumes_to_an_identical_share(
