@@ -333,12 +333,14 @@ async def test_a_permission_over_8_kib_goes_through_a_permission_key(files: Azur
     assert await files.get_permission("big-acl-dir") == big
 
 
-async def test_abort_removes_the_partial_file(files: AzureFilesBackend) -> None:
+async def test_abort_removes_the_partial_file(files: AzureFilesBackend, share: ShareClient) -> None:
     writer = await files.open_writer("partial.bin", size=100, props=WriteProps())
     await writer.write(0, b"x" * 50)
+    assert [item["name"] for item in share.list_directories_and_files()] == [writer.staged]
     await writer.abort()
     await writer.abort()  # never raises, even when there is nothing left
     assert await files.stat("partial.bin") is None
+    assert list(share.list_directories_and_files()) == []  # the staging file is gone too
 
 
 # ---- directories and deletes -----------------------------------------------------------------
@@ -446,6 +448,33 @@ async def test_share_to_share_copy_runs_server_side(
     assert operations.get("PutRange", {}).get("total", 0) == before
     assert hashlib.md5(copied).digest() == hashlib.md5(data).digest()
     assert found is not None and found.md5 == hashlib.md5(data).digest()
+
+
+async def test_a_file_copied_onto_itself_keeps_its_bytes(
+    emulator: RunningEmulator, service: ShareServiceClient
+) -> None:
+    """The engine cannot zero a file it reads from: Create File goes to the hidden staging name,
+    so the file being read stays whole until the copy is renamed over it (the same bytes)."""
+    service.create_share("itself")
+    data = os.urandom(9 * MIB)
+    files = backend_for(emulator, "itself")
+    try:
+        await write_file(files, "d/same.bin", data)
+        url = files.source_url("d/same.bin")
+        assert url is not None
+        writer = await files.open_writer("d/same.bin", size=len(data), props=WriteProps())
+        assert await files.read("d/same.bin", 0, len(data)) == data  # untouched by Create File
+        for offset in range(0, len(data), 4 * MIB):
+            length = min(4 * MIB, len(data) - offset)
+            await writer.write_from_url(offset, url, offset, length)
+        await writer.commit(hashlib.md5(data).digest())
+        assert await files.read("d/same.bin", 0, len(data)) == data
+        names = [entry.path async for entry in files.list("", recursive=True)]
+    finally:
+        await files.close()
+    assert names == ["d", "d/same.bin"]
+    listed = [item["name"] for item in service.get_share_client("itself").list_directories_and_files("d")]
+    assert listed == ["same.bin"], "no staging file is left behind"
 
 
 @pytest.mark.parametrize("credential", ["sas", "key"])
