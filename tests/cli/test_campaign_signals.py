@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from azure.storage.blob import BlobServiceClient
 from azure.storage.fileshare import (
     AccountSasPermissions,
@@ -443,3 +444,56 @@ def test_a_download_killed_mid_file_leaves_only_a_hidden_staging_file_that_a_rer
     assert again.returncode == 0, again.stdout + again.stderr
     assert read_local(target).files == files
     assert local_staging(target) == []
+
+
+def test_sigterm_stops_run_f_cleanly_and_the_same_command_finishes_the_copy(
+    emulator: RunningEmulator, service: ShareServiceClient, tmp_path: Path, env: dict[str, str]
+) -> None:
+    files = source_tree(seed=41)
+    write_local(tmp_path / "exports", files)
+    share = service.create_share("fromrun")
+    account = emulator.account()
+    documents = [
+        {
+            "apiVersion": "shareferry.dev/v1alpha1",
+            "kind": "CopyJob",
+            "metadata": {"name": "upload"},
+            "spec": {
+                "source": {"pvc": {"claimName": "exports"}},
+                "destination": {"fileShare": {"name": "fromrun"}},
+                "options": {"blockSizeMb": 0.5},
+            },
+        },
+        {
+            "apiVersion": "shareferry.dev/v1alpha1",
+            "kind": "FileShare",
+            "metadata": {"name": "fromrun"},
+            "spec": {
+                "account": {"endpoint": emulator.account_url()},
+                "credentials": {"secretName": "account"},
+                "shareName": "fromrun",
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "account"},
+            "stringData": {
+                "AZURE_STORAGE_ACCOUNT_NAME": account.name,
+                "AZURE_STORAGE_ACCOUNT_KEY": account.key,
+            },
+        },
+    ]
+    manifest = tmp_path / "upload.yaml"
+    manifest.write_text(yaml.safe_dump_all(documents), encoding="utf-8")
+    args = ["run", "-f", str(manifest), "--pvc", f"exports={tmp_path / 'exports'}"]
+
+    struck = strike(start(args, env), emulator, POINTS["after 10 writes"], signal.SIGTERM)
+    assert struck.returncode == 130, struck.stdout + struck.stderr
+    assert "interrupted: the copy was cancelled" in struck.stderr and "Traceback" not in struck.stderr
+    assert staging_files(read_share(share).files) == [], "a clean cancel removes its unfinished files"
+    assert_no_final_name_is_damaged(share, files)
+
+    again = shareferry(*args, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert read_share(share).files == files

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 results_dir=results_dir,
             )
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (see _run_shards)
         progress.clear()
         _fatal("interrupted: the copy was cancelled (run the same command again to resume it)")
         return EXIT_INTERRUPTED
@@ -178,6 +180,11 @@ async def _run_shards(
 ) -> list[Any]:
     from shareferry.worker.runner import run_shard
     from shareferry.worker.sinks import PrintSink, ResultsDirSink
+
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM cancels the run as Ctrl-C does: files in flight are discarded
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
     async def one(index: int) -> Any:
         sinks: list[Any] = [progress.sink(index)]
