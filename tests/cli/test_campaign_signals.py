@@ -497,3 +497,17 @@ def test_sigterm_stops_run_f_cleanly_and_the_same_command_finishes_the_copy(
     again = shareferry(*args, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert read_share(share).files == files
+
+
+def test_a_staging_file_in_a_source_is_reported_skipped_never_copied(
+    emulator: RunningEmulator, service: ShareServiceClient, tmp_path: Path, env: dict[str, str]
+) -> None:
+    staged = "d/.half.bin.shareferry-0123456789ab.partial"
+    write_local(tmp_path / "src", {"d/whole.bin": b"whole", staged: b"\0" * 64})
+    share = service.create_share("planted")
+    url = f"{emulator.account_url()}/planted"
+    result = shareferry("copy", str(tmp_path / "src"), url, "--from-to", "LocalFile", "--recursive", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert summary_value(result.stdout, "Number of File Transfers Skipped") == "1"
+    assert f"{tmp_path / 'src' / staged}: an unfinished file of a ShareFerry run" in result.stderr
+    assert read_share(share).files == {"src/d/whole.bin": b"whole"}

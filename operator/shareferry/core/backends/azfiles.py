@@ -24,7 +24,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -48,6 +48,7 @@ from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.listing_retry import retry_or_raise
 from shareferry.core.backends.staging import (
     MAX_STALE_NOTED,
+    STAGING_REFUSAL,
     is_staging_name,
     staging_path,
     staging_token,
@@ -312,23 +313,22 @@ class AzureFilesBackend:
             except ResourceNotFoundError as exc:
                 _reraise_missing_container(exc)
                 raise NotFoundError(f"list {self.describe(path)}: no such directory") from None
-        # Unfinished files (staged under hidden names, see .staging) are nobody's data yet; the
-        # stale ones are noted for a sync to remove.
-        entries = [entry for entry in entries if entry.is_dir or not self._staged(entry)]
+        # Unfinished files (staged under hidden names, see .staging) are nobody's data yet.
+        entries = [self._as_listed(entry) for entry in entries]
         entries.sort(key=lambda entry: entry.name)
         return entries
 
-    def _staged(self, entry: StoredObject) -> bool:
-        """Whether ``entry`` is a staging file (kept out of listings); a stale one (untouched
-        for :func:`~.staging.stale_after`: no writer is filling it) goes into
-        :attr:`stale_staging`."""
-        if not is_staging_name(entry.name):
-            return False
+    def _as_listed(self, entry: StoredObject) -> StoredObject:
+        """``entry``, refused when it is a staging file; a stale one (untouched for
+        :func:`~.staging.stale_after`: no writer is filling it) also goes into
+        :attr:`stale_staging`, for a sync to remove."""
+        if entry.is_dir or not is_staging_name(entry.name):
+            return entry
         modified = entry.last_modified
         stale = modified is not None and datetime.now(UTC) - modified > self._stale_after
         if stale and len(self.stale_staging) < MAX_STALE_NOTED:
             self.stale_staging.append(entry.path)
-        return True
+        return replace(entry, refusal=STAGING_REFUSAL)
 
     async def _list_lean(self, wire: FilesWire, path: str, prefix: str) -> _Entries:
         """Every page of one directory through the lean path (see :mod:`.azfiles_wire`)."""

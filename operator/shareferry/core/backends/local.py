@@ -42,6 +42,7 @@ from typing import Literal
 from shareferry.core.backends.base import BackendKind, Capabilities
 from shareferry.core.backends.staging import (
     MAX_STALE_NOTED,
+    STAGING_REFUSAL,
     is_staging_name,
     staging_name,
     staging_token,
@@ -418,12 +419,25 @@ class LocalBackend:
 
         return await asyncio.to_thread(remove)
 
-    def _note_staged(self, rel: str, dirent: os.DirEntry[str]) -> None:
-        with contextlib.suppress(OSError):
-            modified = mtime_of(dirent.stat(follow_symlinks=False))
-            stale = datetime.now(UTC) - modified > self._stale_after
-            if stale and len(self.stale_staging) < MAX_STALE_NOTED:
-                self.stale_staging.append(f"{rel}/{dirent.name}" if rel else dirent.name)
+    def _staged_entry(self, rel: str, dirent: os.DirEntry[str]) -> _Entry | None:
+        """A staging file as listed: refused (never copied, reported by a source); a stale one
+        is also noted in :attr:`stale_staging`. ``None`` once it is gone (committed meanwhile)."""
+        path = f"{rel}/{dirent.name}" if rel else dirent.name
+        try:
+            st = dirent.stat(follow_symlinks=False)
+        except OSError:
+            return None
+        modified = mtime_of(st)
+        if datetime.now(UTC) - modified > self._stale_after and len(self.stale_staging) < MAX_STALE_NOTED:
+            self.stale_staging.append(path)
+        obj = StoredObject(
+            path=carried_name(path),
+            is_dir=False,
+            size=st.st_size,
+            last_modified=modified,
+            refusal=STAGING_REFUSAL,
+        )
+        return _Entry(obj=obj, full=dirent.path, identity=_NO_IDENTITY)
 
     @staticmethod
     def _unlink_staged(full: str) -> bool:
@@ -535,11 +549,10 @@ class LocalBackend:
         return entries
 
     def _entry(self, rel: str, dirent: os.DirEntry[str]) -> _Entry | None:
-        """One listed entry; ``None`` for one removed since the directory was read, and for a
-        staging file (nobody's data yet; a stale one is noted in :attr:`stale_staging`)."""
+        """One listed entry; ``None`` for one removed since the directory was read. A staging
+        file is listed refused (see :meth:`_staged_entry`)."""
         if is_staging_name(dirent.name) and dirent.is_file(follow_symlinks=False):
-            self._note_staged(rel, dirent)
-            return None
+            return self._staged_entry(rel, dirent)
         name = carried_name(dirent.name)
         path = f"{rel}/{name}" if rel else name
         try:

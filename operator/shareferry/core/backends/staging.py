@@ -14,9 +14,9 @@ The token is derived from the job and the destination path (:func:`staging_token
 * a resumed job (or a rerun that knows the job it follows) can name, reuse and remove exactly the
   staging files the earlier run left behind.
 
-Staging files never appear in listings (:func:`is_staging_name`), so they are neither copied on
-nor compared; sync removes the stale ones it meets in its destination walk (see
-:data:`STALE_AFTER`).
+Listings show a staging file refused (:data:`STAGING_REFUSAL`): it is never copied on nor
+compared, a source reports it as skipped, and a sync leaves it alone at its destination (it
+removes the stale ones it meets there, see :data:`STALE_AFTER`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import re
 import secrets
 from datetime import timedelta
 from typing import Final
+
+from shareferry.core.objects import Refusal, Refused
 
 MARK: Final = ".shareferry-"
 SUFFIX: Final = ".partial"
@@ -40,6 +42,11 @@ STALE_AFTER: Final = timedelta(hours=1)
 STALE_AFTER_ENV: Final = "SHAREFERRY_STALE_STAGING_SECONDS"
 #: Stale staging files one backend notes per job at most (the rest wait for the next sync).
 MAX_STALE_NOTED: Final = 10_000
+#: How a listing shows a staging file: present (so it is never taken for data, nor silently
+#: dropped from a source: it is reported as skipped) and never transferred.
+STAGING_REFUSAL: Final = Refusal(
+    Refused.SPECIAL, "an unfinished file of a ShareFerry run (a staging file), never copied"
+)
 _TOKEN_LENGTH = 12
 _STAGING = re.compile(r"\..+\.shareferry-[0-9a-f]{12}\.partial", re.DOTALL)
 
