@@ -87,6 +87,18 @@ def owner_alive(job_directory: Path) -> bool | None:
     return False
 
 
+def died_mid_run(job_directory: Path) -> bool:
+    """Whether the job's last run died without ending: its lock file still names an owner (a
+    run that ends empties it) and no process holds it. Costs a ``stat`` for every job that ended
+    normally, so every job directory can be checked at a run's start."""
+    try:
+        if (job_directory / LOCK_FILE).stat().st_size == 0:
+            return False
+    except OSError:
+        return False
+    return owner_alive(job_directory) is False
+
+
 def _read_owner(fd: int) -> str:
     with contextlib.suppress(OSError):
         return os.pread(fd, 32, 0).decode(errors="replace").strip()

@@ -574,7 +574,7 @@ class JobPlan:
 def list_jobs(directory: Path) -> list[JobRecord]:
     """The jobs in ``directory``, newest first. Directories whose plan cannot be read are left out."""
     records = []
-    for job_id in _job_ids(directory):
+    for job_id in list_job_ids(directory):
         record = _read_record(directory, job_id)
         if record is not None:
             records.append(record)
@@ -599,7 +599,7 @@ def remove_jobs(
     wanted = {status.casefold() for status in statuses}
     cutoff = None if older_than is None else (now or _utc_now()) - older_than
     removed = []
-    for job_id in dict.fromkeys(named) if named else _job_ids(directory):
+    for job_id in dict.fromkeys(named) if named else list_job_ids(directory):
         record = _read_record(directory, job_id)
         if record is None:
             selected = bool(named) and not wanted and cutoff is None
@@ -615,7 +615,8 @@ def remove_jobs(
     return removed
 
 
-def _job_ids(directory: Path) -> list[str]:
+def list_job_ids(directory: Path) -> list[str]:
+    """The ids of the job directories in ``directory``, sorted."""
     if not directory.is_dir():
         return []
     return sorted(

@@ -159,18 +159,17 @@ async def _run_job(
         keep=not request.options.dry_run,
         log=log,
     )
+    record = run.plan.record
     # The first run's decision holds for every later run of the job (it is in the plan's record).
-    destination_as_planned = with_layout(
-        destination_location, stored_layout(run.plan.record.options) or layout
-    )
+    destination_as_planned = with_layout(destination_location, stored_layout(record.options) or layout)
     error: str | None = None
     status = JobStatus.CANCELLED  # unless it ends otherwise: an interrupt, a kill
     try:
         if run.persistent and not resume:
             await sweep_interrupted(
                 run.plan.path.parent.parent,
-                run.plan.record,
-                destination_location,
+                record,
+                destination_as_planned,
                 options=request.options,
                 environ=environ,
                 log=log,

@@ -2,14 +2,15 @@
 
 A run that dies (``kill -9``, an evicted pod, a power cut) cannot remove the staging files of the
 files it was writing (see :mod:`shareferry.core.backends.staging`). They never look finished and
-never appear in listings, but they hold space and litter the share. Its plan knows exactly which
+are never copied, but they hold space and litter the share. Its plan knows exactly which
 files were in flight (planned, never settled) and its job id names their staging files, so a
 later run of the same command between the same two places removes them before it starts:
 ``jobs resume`` reuses them by name, and a fresh run (a user running ``sync`` again, a new
 CopyJob from a SyncSchedule with the same plan directory) sweeps them here.
 
 Only jobs whose process is gone (:data:`~shareferry.core.jobowner.INTERRUPTED`) are swept: a job
-that is still running owns its staging files.
+that is still running owns its staging files. Finding them costs a ``stat`` per job directory
+(:func:`~shareferry.core.jobowner.died_mid_run`); only their plans are opened.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pathlib import Path
 from shareferry.core.backends.factory import open_destination
 from shareferry.core.credentials import Environ
 from shareferry.core.errors import ShareFerryError
-from shareferry.core.jobowner import INTERRUPTED
-from shareferry.core.jobplan import FileState, JobPlan, JobRecord, PlanUnreadableError, list_jobs
+from shareferry.core.jobowner import INTERRUPTED, died_mid_run
+from shareferry.core.jobplan import FileState, JobPlan, JobRecord, PlanUnreadableError, list_job_ids
 from shareferry.core.locations import Location
 from shareferry.core.options import TransferOptions
 
@@ -35,7 +36,7 @@ def interrupted_runs_of(directory: Path, record: JobRecord) -> list[tuple[str, l
     """``(job id, destination paths in flight)`` of every interrupted job in ``directory`` that
     ran the same command from the same source to the same destination as ``record``."""
     found = []
-    for earlier in list_jobs(directory):
+    for earlier in _died_mid_run(directory):
         if earlier.job_id == record.job_id or earlier.status != INTERRUPTED:
             continue
         same = (earlier.command, earlier.source, earlier.destination, earlier.from_to) == (
@@ -56,6 +57,20 @@ def interrupted_runs_of(directory: Path, record: JobRecord) -> list[tuple[str, l
             if paths:
                 found.append((earlier.job_id, paths))
     return found
+
+
+def _died_mid_run(directory: Path) -> list[JobRecord]:
+    """The records of the jobs in ``directory`` whose last run died; only their plans are
+    opened (a job directory that ended normally costs one ``stat``)."""
+    records = []
+    for job_id in list_job_ids(directory):
+        if died_mid_run(directory / job_id):
+            with (
+                contextlib.suppress(PlanUnreadableError, OSError, ShareFerryError),
+                JobPlan.open(directory, job_id) as plan,
+            ):
+                records.append(plan.record)
+    return records
 
 
 async def sweep_interrupted(
