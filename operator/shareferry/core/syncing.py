@@ -34,7 +34,6 @@ from shareferry.core.filters import ObjectFilter
 from shareferry.core.jobplan import JobPlan
 from shareferry.core.locations import Location
 from shareferry.core.options import DeleteDestination, SyncOptions, TransferOptions
-from shareferry.core.overlap import check_overlap
 from shareferry.core.planning.march import Pair
 from shareferry.core.planning.shard import Shard
 from shareferry.core.planning.sync_plan import Compare, SyncItem, SyncScope, judge_pair, plan_sync
@@ -55,7 +54,8 @@ class SyncSetup:
         cls, source: Location, destination: Location, options: TransferOptions, sync: SyncOptions
     ) -> SyncSetup:
         """:class:`UsageError` for what ``sync`` cannot do, before anything is touched: a whole
-        account, wildcards, ``--decompress``, and a destination that overlaps the source."""
+        account, wildcards, ``--decompress`` (a destination that overlaps the source is refused
+        for every job, in :func:`shareferry.core.jobs.run_sync`'s common path)."""
         for side, location in (("source", source), ("destination", destination)):
             if location.kind != "local" and location.container is None:
                 raise UsageError(
@@ -70,7 +70,6 @@ class SyncSetup:
             )
         if options.decompress:
             raise UsageError("--decompress is not available for sync (it would never find a file unchanged)")
-        check_overlap(source, destination, command="sync")
         return cls(source, destination, options, sync, ObjectFilter.build(options.filters))
 
 
