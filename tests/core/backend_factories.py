@@ -32,7 +32,6 @@ class BackendFactory:
 
     name: str  # the pytest id: "local", "memory", "file", "blob"
     open: Callable[[Path], AbstractAsyncContextManager[Backend]]
-    stages_writes: bool  # nothing appears at the final path before commit
     keeps_content_headers: bool = False  # WriteProps.content comes back from stat
     keeps_metadata: bool = False  # WriteProps.metadata comes back from stat
     sets_last_modified: bool = False  # WriteProps.last_modified becomes the object's time
@@ -95,21 +94,17 @@ async def open_blob(tmp_path: Path) -> AsyncIterator[Backend]:
 
 
 FACTORIES: list[BackendFactory] = [
-    BackendFactory(name="local", open=open_local, stages_writes=True, sets_last_modified=True),
-    BackendFactory(
-        name="memory", open=open_memory, stages_writes=True, keeps_content_headers=True, keeps_metadata=True
-    ),
+    BackendFactory(name="local", open=open_local, sets_last_modified=True),
+    BackendFactory(name="memory", open=open_memory, keeps_content_headers=True, keeps_metadata=True),
     BackendFactory(
         name="file",
         open=open_azure_files,
-        stages_writes=False,
         keeps_content_headers=True,
         keeps_metadata=True,
     ),
     BackendFactory(
         name="blob",
         open=open_blob,
-        stages_writes=True,
         keeps_content_headers=True,
         keeps_metadata=True,
         marks=(pytest.mark.azurite,),

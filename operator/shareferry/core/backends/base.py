@@ -47,8 +47,8 @@ class Capabilities:
 
 class Writer(Protocol):
     """One object being written. Nothing is visible at the final path until :meth:`commit`
-    succeeds for backends that can stage (local: a temporary name renamed; blob: uncommitted
-    blocks); Azure Files writes in place (as AzCopy does) and commit sets the final properties."""
+    succeeds, and whatever was there stays whole until then (local files and Azure Files: a
+    hidden staging file renamed over it, see :mod:`.staging`; blob: uncommitted blocks)."""
 
     async def write(self, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` (< ``max_range`` bytes; calls may run concurrently and
