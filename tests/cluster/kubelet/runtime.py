@@ -1,0 +1,156 @@
+"""The "container runtime": one container as a process in a private mount namespace.
+
+``setpriv --pdeathsig KILL unshare --mount --propagation private sh -c SCRIPT`` starts a new
+session (process group) whose leader gets SIGKILL if the kubelet dies; the script bind-mounts
+each volume at its ``mountPath`` (``subPath`` and ``readOnly`` honoured, a read-only bind is
+remounted read-only), remounts ``/`` read-only when the container asks for
+``readOnlyRootFilesystem`` (after the binds, which are mounts of their own and so stay
+writable), changes to the working directory and ``exec``\\ s the container's command, so the
+process the kubelet waits on is the container's main process.
+
+A mount point missing on the host is created on the host (an empty directory, or an empty file
+when a ``subPath`` names a file), as a runtime creates it in the container's root filesystem.
+When the setup itself fails, the script says why in the container's log and exits 128.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tests.cluster.kubelet.api import Json, now
+from tests.cluster.kubelet.env import expand
+from tests.cluster.kubelet.volumes import Volume
+
+SETUP_FAILED = 128
+
+
+class MountError(Exception):
+    """A ``volumeMounts`` entry that names no volume of the pod or an invalid ``subPath``."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One bind mount: ``source`` on the host at ``target`` inside the container."""
+
+    source: Path
+    target: PurePosixPath
+    read_only: bool
+
+
+def mounts_for(container: Json, volumes: dict[str, Volume], env: dict[str, str]) -> list[Mount]:
+    """The container's ``volumeMounts`` resolved against the pod's volumes, parents first.
+
+    A ``subPath`` (or ``subPathExpr``, expanded with the container's variables) that does not
+    exist yet is created as a directory, as the kubelet does."""
+    mounts: list[Mount] = []
+    for spec in container.get("volumeMounts") or []:
+        volume = volumes.get(str(spec.get("name")))
+        if volume is None:
+            raise MountError(f"volumeMount {spec.get('name')!r}: no such volume in the pod")
+        sub = str(spec.get("subPath") or "") or expand(str(spec.get("subPathExpr") or ""), env)
+        source = volume.path
+        if sub:
+            relative = PurePosixPath(sub)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise MountError(f"invalid subPath {sub!r}")
+            source = volume.path / relative
+            if not source.exists():
+                source.mkdir(parents=True, exist_ok=True)
+        target = PurePosixPath(str(spec.get("mountPath", "")))
+        mounts.append(Mount(source, target, bool(spec.get("readOnly")) or volume.read_only))
+    return sorted(mounts, key=lambda mount: len(mount.target.parts))
+
+
+def setup_script(mounts: list[Mount], *, read_only_root: bool, working_dir: str) -> str:
+    """The shell script that prepares the mount namespace and then runs ``"$@"``."""
+    lines = [f'fail() {{ echo "kubelet: $1" >&2; exit {SETUP_FAILED}; }}']
+    for mount in mounts:
+        source, target = shlex.quote(str(mount.source)), shlex.quote(str(mount.target))
+        if mount.source.is_dir():
+            lines.append(
+                f"mkdir -p {target} || fail {shlex.quote(f'cannot create mount point {mount.target}')}"
+            )
+        else:
+            parent = shlex.quote(str(mount.target.parent))
+            lines.append(
+                f"[ -e {target} ] || {{ mkdir -p {parent} && : > {target}; }} || fail {shlex.quote(f'cannot create mount point {mount.target}')}"
+            )
+        lines.append(f"mount --bind {source} {target} || fail {shlex.quote(f'cannot mount {mount.target}')}")
+        if mount.read_only:
+            lines.append(
+                f"mount -o remount,bind,ro {target} || fail {shlex.quote(f'cannot make {mount.target} read-only')}"
+            )
+    if read_only_root:
+        lines.append("mount -o remount,bind,ro / || fail 'cannot make / read-only'")
+    lines.append(
+        f"cd {shlex.quote(working_dir)} || fail {shlex.quote(f'no working directory {working_dir}')}"
+    )
+    lines.append('exec "$@"')
+    return "\n".join(lines)
+
+
+class ContainerProcess:
+    """A running container: its main process, which leads its own process group."""
+
+    def __init__(self, process: asyncio.subprocess.Process, env: dict[str, str], working_dir: str) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.env = env
+        self.working_dir = working_dir
+        self.started_at = now()
+
+    def signal(self, number: int) -> None:
+        """Send ``number`` to every process of the container."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, number)
+
+    async def wait(self) -> int:
+        """Wait for the main process; kill what it left behind; return the exit code
+        (128 + signal number when a signal ended it, as a runtime reports it)."""
+        code = await self.process.wait()
+        self.signal(signal.SIGKILL)
+        return 128 - code if code < 0 else code
+
+
+async def start(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    mounts: list[Mount],
+    read_only_root: bool,
+    working_dir: str,
+    log_file: Path,
+) -> ContainerProcess:
+    """Start one container process; its output is appended to ``log_file``."""
+    script = setup_script(mounts, read_only_root=read_only_root, working_dir=working_dir)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            "setpriv",
+            "--pdeathsig",
+            "KILL",
+            "--",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "container",
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd="/",
+            start_new_session=True,
+        )
+    return ContainerProcess(process, env, working_dir)

@@ -1,0 +1,553 @@
+"""The process kubelet on a real control plane: what a user of the cluster sees through the API.
+
+Each test works in its own namespace (created and deleted with the admin kubeconfig) and checks
+what a user would: the pod's phase and container statuses, the Job's conditions, the bytes in a
+provisioned volume, the container's log file under the kubelet's state directory.
+
+The control plane is the session fixture ``control_plane`` of ``tests/cluster/conftest.py``
+when it exists; otherwise the one already running in ``$SHAREFERRY_CLUSTER_STATE`` (default
+``<checkout>/.cache/cluster``, as ``python -m tests.cluster up`` starts it), and the tests skip
+when none is up.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+kubernetes = pytest.importorskip("kubernetes")
+
+from tests.cluster.kubelet.api import Json, call_sync  # noqa: E402
+from tests.support.paths import repo_root  # noqa: E402
+
+IMAGE = "shareferry:local"
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Plane:
+    """What the tests need of the control plane."""
+
+    kubeconfig: Path
+    node_kubeconfig: Path
+    state_dir: Path
+    api_port: int
+
+    @property
+    def kubelet_dir(self) -> Path:
+        return self.state_dir / "kubelet"
+
+
+def _running_plane() -> Plane:
+    root = Path(os.environ.get("SHAREFERRY_CLUSTER_STATE") or repo_root() / ".cache" / "cluster")
+    try:
+        state = json.loads((root / "state.json").read_text())
+    except (OSError, ValueError):
+        pytest.skip(f"no control plane is up in {root} (python -m tests.cluster up)")
+    if not state.get("pids"):
+        pytest.skip(f"the control plane in {root} is down")
+    return Plane(root / "admin.kubeconfig", root / "node.kubeconfig", root, int(state["api_port"]))
+
+
+@pytest.fixture(scope="module")
+def plane(request: pytest.FixtureRequest) -> Plane:
+    try:
+        state = request.getfixturevalue("control_plane")
+    except pytest.FixtureLookupError:
+        return _running_plane()
+    return Plane(
+        Path(state.kubeconfig), Path(state.node_kubeconfig), Path(state.state_dir), int(state.api_port)
+    )
+
+
+class Cluster:
+    """The admin's view: typed API groups of the ``kubernetes`` package, answers as dicts."""
+
+    def __init__(self, plane: Plane) -> None:
+        self.plane = plane
+        client = kubernetes.config.new_client_from_config(config_file=str(plane.kubeconfig))
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.batch = kubernetes.client.BatchV1Api(client)
+        self.rbac = kubernetes.client.RbacAuthorizationV1Api(client)
+
+    def pod(self, namespace: str, name: str) -> Json | None:
+        try:
+            return call_sync(self.core.read_namespaced_pod, name, namespace)
+        except kubernetes.client.exceptions.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create_pod(self, namespace: str, body: Json) -> Json:
+        return call_sync(self.core.create_namespaced_pod, namespace, body)
+
+    def kubelet_log(self) -> str:
+        """The kubelet's own log, as the starter keeps it (empty when there is none)."""
+        path = self.plane.state_dir / "logs" / "kubelet.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def log(self, pod: Json, container: str = "main") -> str:
+        meta = pod["metadata"]
+        path = (
+            self.plane.kubelet_dir
+            / "pods"
+            / f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
+            / f"{container}.log"
+        )
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_for(what: str, probe: Callable[[], Any], *, timeout: float = 30.0, every: float = 0.2) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def cluster(plane: Plane) -> Cluster:
+    return Cluster(plane)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"kubelet-{secrets.token_hex(4)}"
+    call_sync(cluster.core.create_namespace, {"metadata": {"name": name}})
+    wait_for(
+        "the default ServiceAccount",
+        lambda: _exists(lambda: call_sync(cluster.core.read_namespaced_service_account, "default", name)),
+    )
+    yield name
+    call_sync(cluster.core.delete_namespace, name, body={"gracePeriodSeconds": 0})
+
+
+def _exists(read: Callable[[], Json]) -> bool:
+    try:
+        read()
+    except kubernetes.client.exceptions.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def pod_body(name: str, command: list[str], *, restart: str = "Never", **spec: Any) -> Json:
+    container: Json = {"name": "main", "image": IMAGE, "command": command}
+    container.update(spec.pop("container", {}))
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": restart,
+            "terminationGracePeriodSeconds": 5,
+            "containers": [container],
+            **spec,
+        },
+    }
+
+
+def phase_of(cluster: Cluster, namespace: str, name: str, *phases: str) -> Json | None:
+    pod = cluster.pod(namespace, name)
+    return pod if pod and pod.get("status", {}).get("phase") in phases else None
+
+
+def terminal(cluster: Cluster, namespace: str, name: str, *, timeout: float = 30.0) -> Json:
+    pod: Json = wait_for(
+        f"pod {name} to finish",
+        lambda: phase_of(cluster, namespace, name, "Succeeded", "Failed"),
+        timeout=timeout,
+    )
+    return pod
+
+
+def state_of(pod: Json, container: str = "main") -> Json:
+    for status in pod.get("status", {}).get("containerStatuses") or []:
+        if status["name"] == container:
+            return dict(status)
+    return {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+def test_a_bare_pod_runs_and_reports_its_exit_code(cluster: Cluster, namespace: str) -> None:
+    cluster.create_pod(namespace, pod_body("fails", ["sh", "-c", "echo to the log; exit 7"]))
+    cluster.create_pod(namespace, pod_body("works", ["sh", "-c", "exit 0"]))
+
+    failed = terminal(cluster, namespace, "fails")
+    succeeded = terminal(cluster, namespace, "works")
+
+    assert failed["status"]["phase"] == "Failed"
+    assert state_of(failed)["state"]["terminated"]["exitCode"] == 7
+    assert state_of(failed)["state"]["terminated"]["reason"] == "Error"
+    assert succeeded["status"]["phase"] == "Succeeded"
+    assert state_of(succeeded)["state"]["terminated"] == state_of(succeeded)["state"]["terminated"] | {
+        "exitCode": 0,
+        "reason": "Completed",
+    }
+    assert failed["status"]["podIP"] == "127.0.0.1"
+    conditions = {c["type"]: c for c in failed["status"]["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["Ready"]["reason"] == "PodCompleted"
+    assert conditions["PodScheduled"]["status"] == "True"
+    assert cluster.log(failed) == "to the log\n"
+
+
+def test_a_job_whose_pod_exits_42_fails_at_once_through_its_pod_failure_policy(
+    cluster: Cluster, namespace: str
+) -> None:
+    job: Json = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "bad-spec"},
+        "spec": {
+            "backoffLimit": 6,
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]},
+                    }
+                ]
+            },
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 5,
+                    "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", "exit 42"]}],
+                }
+            },
+        },
+    }
+    started = time.monotonic()
+    call_sync(cluster.batch.create_namespaced_job, namespace, job)
+
+    def failed() -> Json | None:
+        body = call_sync(cluster.batch.read_namespaced_job_status, "bad-spec", namespace)
+        conditions = {c["type"]: c for c in body.get("status", {}).get("conditions") or []}
+        return conditions.get("Failed") if conditions.get("Failed", {}).get("status") == "True" else None
+
+    condition = wait_for("the Job to fail", failed, timeout=40)
+    assert condition["reason"] == "PodFailurePolicy"
+    assert "exit code 42" in condition["message"]
+    assert time.monotonic() - started < 30
+    pods = call_sync(cluster.core.list_namespaced_pod, namespace)["items"]
+    assert len(pods) == 1  # no retry: the policy failed the Job on the first pod
+    assert state_of(pods[0])["state"]["terminated"]["exitCode"] == 42
+
+
+def test_a_secret_reaches_the_process_and_the_file_lands_in_the_provisioned_volume(
+    cluster: Cluster, namespace: str
+) -> None:
+    value = f"s3cr3t-{secrets.token_hex(4)}"
+    call_sync(
+        cluster.core.create_namespaced_secret,
+        namespace,
+        {"metadata": {"name": "creds"}, "data": {"X": base64.b64encode(value.encode()).decode()}},
+    )
+    claim = {
+        "metadata": {"name": "out"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}},
+    }
+    call_sync(cluster.core.create_namespaced_persistent_volume_claim, namespace, claim)
+    body = pod_body(
+        "writer",
+        ["sh", "-c", "echo $X > /out/x"],
+        container={
+            "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "X"}}}],
+            "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+        },
+        volumes=[{"name": "out", "persistentVolumeClaim": {"claimName": "out"}}],
+    )
+    cluster.create_pod(namespace, body)
+
+    pod = terminal(cluster, namespace, "writer")
+
+    assert pod["status"]["phase"] == "Succeeded", cluster.log(pod)
+    bound = call_sync(cluster.core.read_namespaced_persistent_volume_claim, "out", namespace)
+    volume = call_sync(cluster.core.read_persistent_volume, bound["spec"]["volumeName"])
+    directory = Path(volume["spec"]["hostPath"]["path"])
+    assert directory.is_relative_to(cluster.plane.kubelet_dir / "volumes" / namespace)
+    assert (directory / "x").read_text() == f"{value}\n"
+    assert value not in cluster.kubelet_log()
+
+
+def test_a_missing_secret_holds_the_pod_in_create_container_config_error_until_it_exists(
+    cluster: Cluster, namespace: str
+) -> None:
+    body = pod_body(
+        "waits",
+        ["sh", "-c", 'test "$X" = later'],
+        container={"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "late", "key": "X"}}}]},
+    )
+    cluster.create_pod(namespace, body)
+
+    def config_error() -> Json | None:
+        pod = cluster.pod(namespace, "waits")
+        waiting = state_of(pod or {}).get("state", {}).get("waiting") or {}
+        return waiting if waiting.get("reason") == "CreateContainerConfigError" else None
+
+    waiting = wait_for("CreateContainerConfigError", config_error)
+    assert waiting["message"] == 'secret "late" not found'
+    assert cluster.pod(namespace, "waits")["status"]["phase"] == "Pending"
+
+    call_sync(
+        cluster.core.create_namespaced_secret,
+        namespace,
+        {"metadata": {"name": "late"}, "stringData": {"X": "later"}},
+    )
+
+    assert terminal(cluster, namespace, "waits")["status"]["phase"] == "Succeeded"
+
+
+LIST_PODS = """
+import sys
+from kubernetes import client, config
+config.load_incluster_config()
+try:
+    pods = client.CoreV1Api().list_namespaced_pod(open(
+        "/var/run/secrets/kubernetes.io/serviceaccount/namespace").read())
+except client.exceptions.ApiException as error:
+    print("status", error.status)
+    sys.exit(3)
+print("pods", len(pods.items))
+"""
+
+
+def test_the_in_cluster_token_lists_pods_only_with_a_role_that_allows_it(
+    cluster: Cluster, namespace: str
+) -> None:
+    call_sync(cluster.core.create_namespaced_service_account, namespace, {"metadata": {"name": "reader"}})
+    call_sync(
+        cluster.rbac.create_namespaced_role,
+        namespace,
+        {
+            "metadata": {"name": "pod-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+        },
+    )
+    call_sync(
+        cluster.rbac.create_namespaced_role_binding,
+        namespace,
+        {
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+        },
+    )
+    cluster.create_pod(namespace, pod_body("allowed", [PYTHON, "-c", LIST_PODS], serviceAccountName="reader"))
+    cluster.create_pod(namespace, pod_body("denied", [PYTHON, "-c", LIST_PODS]))
+
+    allowed = terminal(cluster, namespace, "allowed", timeout=60)
+    denied = terminal(cluster, namespace, "denied", timeout=60)
+
+    assert allowed["status"]["phase"] == "Succeeded", cluster.log(allowed)
+    assert cluster.log(allowed) == "pods 2\n"
+    assert state_of(denied)["state"]["terminated"]["exitCode"] == 3, cluster.log(denied)
+    assert cluster.log(denied) == "status 403\n"
+
+
+def test_a_read_only_root_filesystem_refuses_writes_but_its_volume_takes_them(
+    cluster: Cluster, namespace: str
+) -> None:
+    marker = f"/kubelet-ro-{namespace}"
+    script = f"touch {marker} && exit 1; touch /mnt/shareferry/ok && cat /mnt/shareferry/ok"
+    body = pod_body(
+        "readonly",
+        ["sh", "-c", script],
+        container={
+            "securityContext": {"readOnlyRootFilesystem": True},
+            "volumeMounts": [{"name": "scratch", "mountPath": "/mnt/shareferry"}],
+        },
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+    )
+    cluster.create_pod(namespace, body)
+
+    pod = terminal(cluster, namespace, "readonly")
+
+    assert pod["status"]["phase"] == "Succeeded", cluster.log(pod)
+    assert "Read-only file system" in cluster.log(pod)
+    assert not Path(marker).exists()
+
+
+def _last_status_before_deletion(cluster: Cluster, namespace: str, name: str, timeout: float) -> Json | None:
+    """Watch the pod until it is deleted; the last version seen before the DELETED event."""
+    watch = kubernetes.watch.Watch()
+    last: Json | None = None
+    for event in watch.stream(
+        cluster.core.list_namespaced_pod,
+        namespace,
+        field_selector=f"metadata.name={name}",
+        timeout_seconds=int(timeout),
+        deserialize=False,
+    ):
+        if event["type"] == "DELETED":
+            watch.stop()
+            return last
+        last = event["object"]
+    return None
+
+
+def test_deleting_a_running_pod_sends_sigterm_and_the_pod_is_gone_within_its_grace(
+    cluster: Cluster, namespace: str
+) -> None:
+    trap = 'trap "echo got TERM; exit 0" TERM; echo started; while :; do sleep 0.1; done'
+    stubborn = 'trap "echo ignoring TERM" TERM; echo started; while :; do sleep 0.1; done'
+    cluster.create_pod(namespace, pod_body("polite", ["sh", "-c", trap], terminationGracePeriodSeconds=20))
+    cluster.create_pod(
+        namespace, pod_body("stubborn", ["sh", "-c", stubborn], terminationGracePeriodSeconds=2)
+    )
+    for name in ("polite", "stubborn"):
+        running = wait_for(f"{name} to run", lambda name=name: phase_of(cluster, namespace, name, "Running"))
+        wait_for(f"{name} to start", lambda running=running: "started" in cluster.log(running))
+    outcome: dict[str, Json | None] = {}
+    watchers = [
+        threading.Thread(
+            target=lambda n=n: outcome.__setitem__(n, _last_status_before_deletion(cluster, namespace, n, 30))
+        )
+        for n in ("polite", "stubborn")
+    ]
+    for thread in watchers:
+        thread.start()
+    time.sleep(0.5)  # let the watches start
+
+    started = time.monotonic()
+    call_sync(cluster.core.delete_namespaced_pod, "polite", namespace)
+    call_sync(cluster.core.delete_namespaced_pod, "stubborn", namespace)
+    for thread in watchers:
+        thread.join(35)
+    elapsed = time.monotonic() - started
+
+    assert cluster.pod(namespace, "polite") is None
+    assert cluster.pod(namespace, "stubborn") is None
+    assert elapsed < 15
+    polite, stubborn = outcome["polite"], outcome["stubborn"]
+    assert polite is not None and stubborn is not None
+    assert "got TERM" in cluster.log(polite)
+    assert polite["status"]["phase"] == "Succeeded"
+    assert state_of(polite)["state"]["terminated"]["exitCode"] == 0
+    assert "ignoring TERM" in cluster.log(stubborn)
+    assert stubborn["status"]["phase"] == "Failed"
+    assert state_of(stubborn)["state"]["terminated"]["exitCode"] == 137
+
+
+def test_a_failing_liveness_probe_restarts_the_container_and_readiness_drives_ready(
+    cluster: Cluster, namespace: str
+) -> None:
+    dead, served = free_port(), free_port()
+    liveness = {"tcpSocket": {"port": dead}, "periodSeconds": 1, "failureThreshold": 2, "timeoutSeconds": 1}
+    cluster.create_pod(
+        namespace,
+        pod_body(
+            "unhealthy",
+            ["sleep", "600"],
+            restart="Always",
+            terminationGracePeriodSeconds=1,
+            container={"livenessProbe": liveness},
+        ),
+    )
+    readiness = {"httpGet": {"port": "web", "path": "/"}, "periodSeconds": 1}
+    cluster.create_pod(
+        namespace,
+        pod_body(
+            "web",
+            [PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(served)],
+            restart="Always",
+            container={"ports": [{"name": "web", "containerPort": served}], "readinessProbe": readiness},
+        ),
+    )
+
+    def restarted() -> Json | None:
+        status = state_of(cluster.pod(namespace, "unhealthy") or {})
+        return status if status.get("restartCount", 0) >= 1 else None
+
+    status = wait_for("a restart", restarted, timeout=30)
+    assert status["lastState"]["terminated"]["exitCode"] == 143  # SIGTERM
+    assert cluster.pod(namespace, "unhealthy")["status"]["phase"] == "Running"
+
+    def ready() -> Json | None:
+        pod = cluster.pod(namespace, "web") or {}
+        conditions = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions") or []}
+        return pod if conditions.get("Ready") == "True" else None
+
+    pod = wait_for("the web pod to be Ready", ready, timeout=30)
+    assert state_of(pod)["ready"] is True
+    assert state_of(pod)["restartCount"] == 0
+
+
+def test_an_evicted_job_pod_is_ignored_through_its_pod_failure_policy(
+    cluster: Cluster, namespace: str
+) -> None:
+    """Eviction marks the pod DisruptionTarget; the kubelet stops it and reports it Failed with
+    that condition kept, so the Job controller's onPodConditions rule ignores the failure."""
+    job: Json = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "evicted"},
+        "spec": {
+            "backoffLimit": 0,
+            "podFailurePolicy": {
+                "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+            },
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 5,
+                    "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "600"]}],
+                }
+            },
+        },
+    }
+    call_sync(cluster.batch.create_namespaced_job, namespace, job)
+
+    def running_pods() -> list[Json]:
+        pods = call_sync(cluster.core.list_namespaced_pod, namespace)["items"]
+        return [
+            pod
+            for pod in pods
+            if pod["status"].get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
+        ]
+
+    first = wait_for("the Job's pod to run", running_pods)[0]
+    name = first["metadata"]["name"]
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": namespace},
+    }
+    call_sync(cluster.core.create_namespaced_pod_eviction, name, namespace, eviction)
+
+    replacement = wait_for(
+        "a replacement pod",
+        lambda: [pod for pod in running_pods() if pod["metadata"]["name"] != name],
+        timeout=40,
+    )
+
+    assert replacement
+    status = call_sync(cluster.batch.read_namespaced_job_status, "evicted", namespace)["status"]
+    assert not [c for c in status.get("conditions") or [] if c["type"] == "Failed"]
+    assert not status.get("failed")
