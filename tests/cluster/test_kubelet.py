@@ -295,6 +295,19 @@ def test_a_secret_reaches_the_process_and_the_file_lands_in_the_provisioned_volu
     assert (directory / "x").read_text() == f"{value}\n"
     assert value not in cluster.kubelet_log()
 
+    call_sync(cluster.core.delete_namespaced_pod, "writer", namespace, grace_period_seconds=0)
+    call_sync(cluster.core.delete_namespaced_persistent_volume_claim, "out", namespace)
+
+    wait_for(
+        "the released volume to be reclaimed",
+        lambda: (
+            not directory.exists()
+            and not _exists(
+                lambda: call_sync(cluster.core.read_persistent_volume, volume["metadata"]["name"])
+            )
+        ),
+    )
+
 
 def test_a_missing_secret_holds_the_pod_in_create_container_config_error_until_it_exists(
     cluster: Cluster, namespace: str
@@ -453,6 +466,49 @@ def test_deleting_a_running_pod_sends_sigterm_and_the_pod_is_gone_within_its_gra
     assert "ignoring TERM" in cluster.log(stubborn)
     assert stubborn["status"]["phase"] == "Failed"
     assert state_of(stubborn)["state"]["terminated"]["exitCode"] == 137
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and token in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_pod_deleted_outright_is_killed_at_once_and_its_directories_removed(
+    cluster: Cluster, namespace: str
+) -> None:
+    token = f"{secrets.randbelow(10**6)}.{secrets.randbelow(10**6)}"
+    script = f'trap "" TERM; sleep {token} & wait'
+    body = pod_body(
+        "abrupt",
+        ["sh", "-c", script],
+        terminationGracePeriodSeconds=60,
+        container={"volumeMounts": [{"name": "scratch", "mountPath": "/mnt/shareferry"}]},
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+    )
+    cluster.create_pod(namespace, body)
+    pod = wait_for("abrupt to run", lambda: phase_of(cluster, namespace, "abrupt", "Running"))
+    wait_for("its process", lambda: _processes_with(f"sleep {token}"))
+    meta = pod["metadata"]
+    pod_dir = cluster.plane.kubelet_dir / "pods" / f"{namespace}_abrupt_{meta['uid']}"
+    assert (pod_dir / "volumes" / "scratch").is_dir()
+
+    call_sync(cluster.core.delete_namespaced_pod, "abrupt", namespace, grace_period_seconds=0)
+
+    started = time.monotonic()
+    wait_for("its process to end", lambda: not _processes_with(f"sleep {token}"), timeout=10)
+    assert time.monotonic() - started < 5  # not the 60 s grace period
+    wait_for(
+        "its directories to be removed",
+        lambda: not (pod_dir / "volumes").exists() and not (pod_dir / "home").exists(),
+        timeout=10,
+    )
+    assert (pod_dir / "main.log").exists()
 
 
 def test_a_failing_liveness_probe_restarts_the_container_and_readiness_drives_ready(

@@ -47,7 +47,7 @@ class Kubelet:
         heartbeat = asyncio.create_task(self.node.heartbeat(), name="heartbeat")
         serving = asyncio.create_task(self._serve(), name="pods")
         await stop.wait()
-        LOG.info("shutting down: terminating %d pod(s)", len(self.workers))
+        LOG.info("shutting down: stopping the pods")
         self._stop_watch.set()
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)

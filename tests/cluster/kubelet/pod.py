@@ -95,6 +95,7 @@ class PodWorker:
         self.final: Json | None = None
         self._dirty = asyncio.Event()
         self._sent: str = ""
+        self._phase = ""
         self._life: asyncio.Task[None] | None = None
         self._sync: asyncio.Task[None] | None = None
         self._ending: asyncio.Task[None] | None = None
@@ -258,8 +259,8 @@ class PodWorker:
             await asyncio.gather(self._ending, return_exceptions=True)
         await self._stop_all(0)
         await self._close()
-        self.volumes.remove()
         shutil.rmtree(self.pod_dir / "home", ignore_errors=True)
+        self.volumes.remove()
         LOG.info("%s: removed", self.name)
 
     async def _close(self) -> None:
@@ -313,7 +314,9 @@ class PodWorker:
             LOG.warning("%s: status update failed: %s", self.name, describe(error))
             return False
         self._sent = text
-        LOG.info("%s: phase %s", self.name, status["phase"])
+        if status["phase"] != self._phase:
+            self._phase = str(status["phase"])
+            LOG.info("%s: phase %s", self.name, self._phase)
         return True
 
     async def _report(self) -> None:

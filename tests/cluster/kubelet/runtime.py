@@ -1,12 +1,20 @@
-"""The "container runtime": one container as a process in a private mount namespace.
+"""The "container runtime": one container as processes in private mount and PID namespaces.
 
-``setpriv --pdeathsig KILL unshare --mount --propagation private sh -c SCRIPT`` starts a new
-session (process group) whose leader gets SIGKILL if the kubelet dies; the script bind-mounts
-each volume at its ``mountPath`` (``subPath`` and ``readOnly`` honoured, a read-only bind is
-remounted read-only), remounts ``/`` read-only when the container asks for
-``readOnlyRootFilesystem`` (after the binds, which are mounts of their own and so stay
-writable), changes to the working directory and ``exec``\\ s the container's command, so the
-process the kubelet waits on is the container's main process.
+``setpriv --pdeathsig KILL unshare --mount --propagation private --pid --fork --kill-child
+--mount-proc sh -c SCRIPT`` starts a new session (process group). Its leader, ``unshare``, gets
+SIGKILL if the kubelet dies, which kills the namespace's first process and with it, by the
+kernel's rule for PID namespaces, every process of the container: nothing outlives the kubelet,
+not even a process that left the process group.
+
+The script runs as PID 1 of the container. It bind-mounts each volume at its ``mountPath``
+(``subPath`` and ``readOnly`` honoured, a read-only bind is remounted read-only), remounts ``/``
+read-only when the container asks for ``readOnlyRootFilesystem`` (after the binds, which are
+mounts of their own and so stay writable), changes to the working directory and starts the
+container's command as its only child. It then waits for that child and exits with its status
+(128 + signal number when a signal ended it), so the exit code the kubelet reports is the
+command's. A SIGTERM sent to the process group reaches the command directly, as it reaches a
+container's processes; the script itself only passes it on and keeps waiting. When the command
+ends, PID 1 ends, and whatever the command left behind is killed with the namespace.
 
 A mount point missing on the host is created on the host (an empty directory, or an empty file
 when a ``subPath`` names a file), as a runtime creates it in the container's root filesystem.
@@ -91,12 +99,28 @@ def setup_script(mounts: list[Mount], *, read_only_root: bool, working_dir: str)
     lines.append(
         f"cd {shlex.quote(working_dir)} || fail {shlex.quote(f'no working directory {working_dir}')}"
     )
-    lines.append('exec "$@"')
+    lines.append(_INIT)
     return "\n".join(lines)
 
 
+# PID 1's own messages (a shell reports a child killed by a signal) go nowhere; the command's
+# stderr goes to the log through fd 3.
+_INIT = """exec 3>&2 2>/dev/null
+"$@" 2>&3 3>&- &
+child=$!
+trap 'kill -TERM $child' TERM
+trap 'kill -INT $child' INT
+while :; do
+  wait $child
+  code=$?
+  kill -0 $child || break
+done
+exit $code"""
+
+
 class ContainerProcess:
-    """A running container: its main process, which leads its own process group."""
+    """A running container: ``unshare``, which leads the container's process group and whose
+    exit status is the command's."""
 
     def __init__(self, process: asyncio.subprocess.Process, env: dict[str, str], working_dir: str) -> None:
         self.process = process
@@ -111,8 +135,8 @@ class ContainerProcess:
             os.killpg(self.pid, number)
 
     async def wait(self) -> int:
-        """Wait for the main process; kill what it left behind; return the exit code
-        (128 + signal number when a signal ended it, as a runtime reports it)."""
+        """Wait for the container to end; kill what is left of its process group; return the
+        exit code (128 + signal number when a signal ended it, as a runtime reports it)."""
         code = await self.process.wait()
         self.signal(signal.SIGKILL)
         return 128 - code if code < 0 else code
@@ -140,6 +164,10 @@ async def start(
             "--mount",
             "--propagation",
             "private",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
             "--",
             "sh",
             "-c",
