@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
     parser.add_argument("command", choices=("build", "up", "down", "status"))
     parser.add_argument("--state-dir", type=Path, default=controlplane.DEFAULT_STATE)
-    parser.add_argument("--no-kubelet", action="store_true", help="start the control plane without the process kubelet")
+    parser.add_argument(
+        "--no-kubelet", action="store_true", help="start the control plane without the process kubelet"
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     if args.command == "build":

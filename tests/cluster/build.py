@@ -62,7 +62,13 @@ def stamps(module: str) -> list[str]:
     if module == "kube":
         version = required_version("kube", "k8s.io/kubernetes")
         major, minor = version.lstrip("v").split(".")[:2]
-        values = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z"}
+        values = {
+            "gitVersion": version,
+            "gitMajor": major,
+            "gitMinor": minor,
+            "gitTreeState": "clean",
+            "buildDate": "1970-01-01T00:00:00Z",
+        }
         return [
             f"-X {package}.{name}={value}"
             for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
@@ -132,7 +138,9 @@ def _go_build(module: str, packages: tuple[str, ...], out: Path) -> None:
     _say(f"building {module} ({', '.join(p.rsplit('/', 1)[-1] for p in packages)})")
     result = subprocess.run(command, cwd=HERE / module, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"cluster: `{' '.join(command)}` in tests/cluster/{module} failed:\n{result.stderr[-4000:]}")
+        raise SystemExit(
+            f"cluster: `{' '.join(command)}` in tests/cluster/{module} failed:\n{result.stderr[-4000:]}"
+        )
     _say(f"built {module} in {time.monotonic() - started:.0f} s")
 
 

@@ -56,7 +56,9 @@ def files_emulator() -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture(scope="session")
-def release(kube: Kubectl, files_emulator: RunningEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+def release(
+    kube: Kubectl, files_emulator: RunningEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Release]:
     """``helm install`` of charts/shareferry, cluster-wide, with the worker ServiceAccount in
     NAMESPACE; pods share the host's network, so the operator's ports are chosen free."""
     values = tmp_path_factory.mktemp("values") / "values.yaml"
@@ -89,7 +91,10 @@ def release(kube: Kubectl, files_emulator: RunningEmulator, tmp_path_factory: py
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": SECRET, "namespace": NAMESPACE},
-                "stringData": {"AZURE_STORAGE_ACCOUNT_NAME": account.name, "AZURE_STORAGE_ACCOUNT_KEY": account.key},
+                "stringData": {
+                    "AZURE_STORAGE_ACCOUNT_NAME": account.name,
+                    "AZURE_STORAGE_ACCOUNT_KEY": account.key,
+                },
             }
         )
     )

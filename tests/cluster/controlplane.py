@@ -116,7 +116,9 @@ def write_kubeconfig(path: Path, *, server: str, ca: Path, cert: Path, key: Path
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "shareferry-local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "clusters": [
+            {"name": "shareferry-local", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
         "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
         "contexts": [{"name": "shareferry-local", "context": {"cluster": "shareferry-local", "user": user}}],
         "current-context": "shareferry-local",
@@ -213,7 +215,13 @@ def running(state_dir: Path = DEFAULT_STATE) -> State | None:
     return state
 
 
-def up(state_dir: Path = DEFAULT_STATE, *, tools: Toolset | None = None, kubelet: bool = True, timeout: float = 180.0) -> State:
+def up(
+    state_dir: Path = DEFAULT_STATE,
+    *,
+    tools: Toolset | None = None,
+    kubelet: bool = True,
+    timeout: float = 180.0,
+) -> State:
     """Start the control plane in ``state_dir`` (reusing one already running there)."""
     existing = running(state_dir)
     if existing is not None:
@@ -363,7 +371,9 @@ def up(state_dir: Path = DEFAULT_STATE, *, tools: Toolset | None = None, kubelet
         timeout=timeout,
         components=components,
     )
-    if kubelet and ((Path(__file__).parent / "kubelet").exists() or (Path(__file__).parent / "kubelet.py").exists()):
+    if kubelet and (
+        (Path(__file__).parent / "kubelet").exists() or (Path(__file__).parent / "kubelet.py").exists()
+    ):
         _spawn(
             state,
             "kubelet",
@@ -380,7 +390,13 @@ def up(state_dir: Path = DEFAULT_STATE, *, tools: Toolset | None = None, kubelet
                 f"--ca-file={keys.ca_cert}",
             ],
         )
-        _wait("the node to be Ready", lambda: _node_ready(state), state, timeout=timeout, components=(*components, "kubelet"))
+        _wait(
+            "the node to be Ready",
+            lambda: _node_ready(state),
+            state,
+            timeout=timeout,
+            components=(*components, "kubelet"),
+        )
     (state.root / "up-seconds").write_text(f"{time.monotonic() - started:.1f}\n")
     return state
 

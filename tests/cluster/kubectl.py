@@ -31,12 +31,24 @@ class Kubectl:
             "HELM_DATA_HOME": str(state.root / "helm" / "data"),
         }
 
-    def run(self, *args: str, stdin: str | None = None, check: bool = True, kubeconfig: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
         if kubeconfig is not None:
             env["KUBECONFIG"] = str(kubeconfig)
         result = subprocess.run(
-            [str(self.tools.path("kubectl")), *args], input=stdin, env=env, capture_output=True, text=True, timeout=timeout
+            [str(self.tools.path("kubectl")), *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
@@ -57,14 +69,20 @@ class Kubectl:
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(self.tools.path("helm")), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+            [str(self.tools.path("helm")), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
         return result
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float = 120, interval: float = 0.5, what: str = "") -> T:
+def wait_for(
+    check: Callable[[], T | None], *, timeout: float = 120, interval: float = 0.5, what: str = ""
+) -> T:
     """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: T | None = None

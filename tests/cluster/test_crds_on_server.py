@@ -59,14 +59,18 @@ def crds_installed(kube: Kubectl) -> Kubectl:
 def dry_run(kube: Kubectl, manifest: dict[str, Any] | str) -> tuple[int, str, dict[str, Any] | None]:
     """Server-side dry-run of one manifest: (exit code, stderr, the object the server returned)."""
     text = manifest if isinstance(manifest, str) else json.dumps(manifest)
-    result = kube.run("apply", "--dry-run=server", "-n", NAMESPACE, "-o", "json", "-f", "-", stdin=text, check=False)
+    result = kube.run(
+        "apply", "--dry-run=server", "-n", NAMESPACE, "-o", "json", "-f", "-", stdin=text, check=False
+    )
     returned = json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else None
     return result.returncode, result.stderr, returned
 
 
 def test_the_server_establishes_every_crd_and_serves_its_names(crds_installed: Kubectl) -> None:
     resources = crds_installed.run("api-resources", f"--api-group={GROUP}", "-o", "name").stdout.split()
-    assert sorted(resources) == sorted(f"{documents(p)[0]['spec']['names']['plural']}.{GROUP}" for p in CRD_FILES)
+    assert sorted(resources) == sorted(
+        f"{documents(p)[0]['spec']['names']['plural']}.{GROUP}" for p in CRD_FILES
+    )
     # Each short name reaches our kind alone: nothing the server serves itself shares it.
     every = crds_installed.run("api-resources", "--no-headers").stdout.splitlines()
     short_names: dict[str, list[str]] = {}
@@ -145,7 +149,9 @@ def test_valid_share_names_are_accepted(share_name: str, crds_installed: Kubectl
         {"endpoint": "http://127.0.0.1:10000/devstoreaccount1"},
     ],
 )
-def test_accounts_by_name_or_endpoint_with_workload_identity(account: dict[str, str], crds_installed: Kubectl) -> None:
+def test_accounts_by_name_or_endpoint_with_workload_identity(
+    account: dict[str, str], crds_installed: Kubectl
+) -> None:
     share = example("FileShare")
     share["spec"]["account"] = account
     share["spec"].pop("credentials", None)
@@ -179,7 +185,9 @@ def test_share_name_is_immutable_once_created(crds_installed: Kubectl) -> None:
         code, stderr, _ = dry_run(crds_installed, resized)
         assert code == 0, stderr
     finally:
-        crds_installed.run("delete", "fileshare", "immutable-check", "-n", NAMESPACE, "--wait=false", check=False)
+        crds_installed.run(
+            "delete", "fileshare", "immutable-check", "-n", NAMESPACE, "--wait=false", check=False
+        )
 
 
 def _broken_file_share_crd(change: str) -> dict[str, Any]:
