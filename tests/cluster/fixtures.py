@@ -1,5 +1,7 @@
-"""Fixtures of the tests that run on the real control plane: one control plane per test session
-(started in a temporary directory, stopped at the end), kubectl and helm bound to it."""
+"""Fixtures of the tests that run on the real control plane, a pytest plugin that tests/conftest.py
+loads so that every test directory can use them: one control plane per test session (started in
+a temporary directory, stopped at the end), kubectl and helm bound to it, ShareFerry installed on
+it by Helm, a Files emulator on loopback the pods reach."""
 
 from __future__ import annotations
 
