@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck layers unit bench clean chart-crds e2e
+.PHONY: demo test lint typecheck layers unit bench clean chart-crds e2e cluster cluster-down cluster-tools
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,20 @@ $(NODE_STAMP): package.json package-lock.json
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-## test: lint, type-check, layer rules, then the whole pytest suite (emulator, Azurite, AzCopy)
-test: $(STAMP) $(NODE_STAMP) lint typecheck layers unit
+## test: lint, type-check, layer rules, the control plane's binaries, then the whole pytest suite (emulator, Azurite, AzCopy, a real Kubernetes control plane)
+test: $(STAMP) $(NODE_STAMP) lint typecheck layers cluster-tools unit
+
+## cluster: build what is missing, start a local Kubernetes control plane and process kubelet, print KUBECONFIG=<path>
+cluster: $(STAMP)
+	@$(PY) -m tests.cluster up
+
+## cluster-down: stop the local control plane started by `make cluster`
+cluster-down: $(STAMP)
+	@$(PY) -m tests.cluster down
+
+## cluster-tools: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and helm from tests/cluster/*/go.mod (cached in ~/.cache/shareferry)
+cluster-tools: $(STAMP)
+	$(PY) -m tests.cluster build
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench scripts

@@ -10,6 +10,8 @@ from azure.storage.fileshare import ShareClient, ShareServiceClient
 
 from shareferry.emulator import EmulatorConfig, RunningEmulator
 
+pytest_plugins = ["tests.cluster.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def job_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -10,7 +10,7 @@ import pytest
 from shareferry.api.errors import SpecError
 from shareferry.api.fileshare import FileShareSpec, parse_fileshare, share_url
 from tests.crds.schema import load_documents
-from tests.crds.test_crds import EXAMPLE_FILES, INVALID_FILES, ROOT, expected_error
+from tests.crds.test_crds import EXAMPLE_FILES, INVALID_FILES, ROOT, expected_error, server_message_parts
 
 EXAMPLES = [
     (f"{path.relative_to(ROOT / 'examples')}#{index}", document)
@@ -94,11 +94,9 @@ def test_every_spec_the_server_refuses_is_refused_naming_the_same_field(
     path: Path, expected: str, document: dict[str, Any]
 ) -> None:
     message = refusal(document["spec"])
-    where, _, detail = expected.partition(": ")
+    where, detail = server_message_parts(expected)
     assert message.startswith(where)
-    if not detail.startswith(
-        ("Invalid value", "Unsupported value", "Required value", "unknown field", "Too long")
-    ):
+    if detail:
         assert detail in message
 
 
