@@ -4,17 +4,14 @@ Each test works in its own namespace (created and deleted with the admin kubecon
 what a user would: the pod's phase and container statuses, the Job's conditions, the bytes in a
 provisioned volume, the container's log file under the kubelet's state directory.
 
-The control plane is the session fixture ``control_plane`` of ``tests/cluster/conftest.py``
-when it exists; otherwise the one already running in ``$SHAREFERRY_CLUSTER_STATE`` (default
-``<checkout>/.cache/cluster``, as ``python -m tests.cluster up`` starts it), and the tests skip
-when none is up.
+The control plane is the session fixture ``control_plane`` (``tests/cluster/fixtures.py``): its
+own etcd, API server, controller manager and scheduler in a temporary directory, and this
+kubelet, started by the control plane's starter as ``python -m tests.cluster.kubelet``.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import os
 import secrets
 import socket
 import sys
@@ -25,12 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 
-kubernetes = pytest.importorskip("kubernetes")
-
-from tests.cluster.kubelet.api import Json, call_sync  # noqa: E402
-from tests.support.paths import repo_root  # noqa: E402
+from tests.cluster.kubelet.api import Json, call_sync
 
 IMAGE = "shareferry:local"
 PYTHON = sys.executable
@@ -50,25 +45,13 @@ class Plane:
         return self.state_dir / "kubelet"
 
 
-def _running_plane() -> Plane:
-    root = Path(os.environ.get("SHAREFERRY_CLUSTER_STATE") or repo_root() / ".cache" / "cluster")
-    try:
-        state = json.loads((root / "state.json").read_text())
-    except (OSError, ValueError):
-        pytest.skip(f"no control plane is up in {root} (python -m tests.cluster up)")
-    if not state.get("pids"):
-        pytest.skip(f"the control plane in {root} is down")
-    return Plane(root / "admin.kubeconfig", root / "node.kubeconfig", root, int(state["api_port"]))
-
-
 @pytest.fixture(scope="module")
-def plane(request: pytest.FixtureRequest) -> Plane:
-    try:
-        state = request.getfixturevalue("control_plane")
-    except pytest.FixtureLookupError:
-        return _running_plane()
+def plane(control_plane: Any) -> Plane:
     return Plane(
-        Path(state.kubeconfig), Path(state.node_kubeconfig), Path(state.state_dir), int(state.api_port)
+        Path(control_plane.kubeconfig),
+        Path(control_plane.node_kubeconfig),
+        Path(control_plane.state_dir),
+        int(control_plane.api_port),
     )
 
 
