@@ -390,6 +390,42 @@ def test_a_read_only_root_filesystem_refuses_writes_but_its_volume_takes_them(
     assert not Path(marker).exists()
 
 
+CHECK_TMP = """
+import os, pathlib
+token = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/token").read_text()
+home = pathlib.Path(os.environ["HOME"])
+(home / "h").write_text("h")
+pathlib.Path("/tmp/t").write_text("t")
+print("token", bool(token), "home", (home / "h").read_text(), "tmp", sorted(os.listdir("/tmp")))
+"""
+
+
+def test_a_volume_at_tmp_hides_nothing_the_container_needs(cluster: Cluster, namespace: str) -> None:
+    """As the chart's operator pod: an emptyDir at /tmp and a read-only root filesystem. The
+    token volume, the home directory and the software keep working even when the kubelet's
+    state directory lies under the host's /tmp."""
+    spec: Json = {
+        "securityContext": {"readOnlyRootFilesystem": True},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    volumes = [{"name": "tmp", "emptyDir": {}}]
+    cluster.create_pod(
+        namespace, pod_body("python", [PYTHON, "-c", CHECK_TMP], container=spec, volumes=volumes)
+    )
+    entrypoint = pod_body("entrypoint", [], container=spec | {"args": ["--version"]}, volumes=volumes)
+    del entrypoint["spec"]["containers"][0]["command"]
+    cluster.create_pod(namespace, entrypoint)
+
+    python = terminal(cluster, namespace, "python")
+    version = terminal(cluster, namespace, "entrypoint")
+
+    assert python["status"]["phase"] == "Succeeded", cluster.log(python)
+    assert cluster.log(python).startswith("token True home h tmp [")
+    assert "'t'" in cluster.log(python)
+    assert version["status"]["phase"] == "Succeeded", cluster.log(version)
+    assert cluster.log(version).startswith("shareferry ")
+
+
 def _last_status_before_deletion(cluster: Cluster, namespace: str, name: str, timeout: float) -> Json | None:
     """Watch the pod until it is deleted; the last version seen before the DELETED event."""
     watch = kubernetes.watch.Watch()

@@ -53,6 +53,14 @@ def _entrypoint(explicit: Path | None) -> tuple[list[str], Path | None, str | No
     return [str(python), "-m", "shareferry"], python.parent, str(REPOSITORY / "operator")
 
 
+def _software(entrypoint_bin: Path | None) -> list[Path]:
+    """The host paths that play the image's part: this checkout and the Python it runs on."""
+    paths = {REPOSITORY, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    if entrypoint_bin is not None:
+        paths.add(entrypoint_bin.resolve().parent)
+    return sorted(paths)
+
+
 async def _main(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,6 +86,7 @@ async def _main(args: argparse.Namespace) -> int:
         entrypoint=entrypoint,
         entrypoint_bin=entrypoint_bin,
         python_path=python_path,
+        software=_software(entrypoint_bin),
     )
     provisioner = None
     if args.provisioner_kubeconfig:

@@ -15,7 +15,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tests.cluster.kubelet import probes, runtime
 from tests.cluster.kubelet.api import Api, Json
@@ -43,6 +43,7 @@ class Launch:
     entrypoint: list[str]
     entrypoint_bin: Path | None
     python_path: str | None
+    software: list[Path]
 
     @property
     def grace(self) -> int:
@@ -81,7 +82,13 @@ class ContainerRunner:
         try:
             objects = Objects(self.launch.api, str(self.launch.pod["metadata"]["namespace"]))
             env = await container_env(self.launch.pod, self.spec, objects, self.launch.node)
-            mounts = runtime.mounts_for(self.spec, self.launch.volumes, env)
+            security = self.spec.get("securityContext") or {}
+            read_only_root = bool(security.get("readOnlyRootFilesystem"))
+            mounts = runtime.keep_reachable(
+                runtime.mounts_for(self.spec, self.launch.volumes, env),
+                [(home, False), *((path, read_only_root) for path in self.launch.software)],
+            )
+            stage = runtime.stage_dir(mounts, PurePosixPath(self.launch.pod_dir / "stage"))
         except (ObjectError, MountError) as error:
             self.record.state = waiting("CreateContainerConfigError", str(error))
             self.changed()
@@ -95,12 +102,12 @@ class ContainerRunner:
             **env,
         }
         argv = command_line(self.spec, env, entrypoint=self.launch.entrypoint)
-        security = self.spec.get("securityContext") or {}
         return await runtime.start(
             argv,
             env=full_env,
             mounts=mounts,
-            read_only_root=bool(security.get("readOnlyRootFilesystem")),
+            stage=stage,
+            read_only_root=read_only_root,
             working_dir=str(self.spec.get("workingDir") or home),
             log_file=self.launch.pod_dir / f"{self.name}.log",
         )

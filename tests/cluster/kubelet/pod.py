@@ -53,6 +53,7 @@ class Runtime:
         entrypoint: list[str],
         entrypoint_bin: Path | None,
         python_path: str | None,
+        software: list[Path],
     ) -> None:
         self.api = api
         self.state_dir = state_dir
@@ -60,6 +61,7 @@ class Runtime:
         self.entrypoint = entrypoint
         self.entrypoint_bin = entrypoint_bin
         self.python_path = python_path
+        self.software = software
 
 
 def pod_dir_name(pod: Json) -> str:
@@ -134,6 +136,7 @@ class PodWorker:
             entrypoint=runtime.entrypoint,
             entrypoint_bin=runtime.entrypoint_bin,
             python_path=runtime.python_path,
+            software=runtime.software,
         )
 
     def _runner(self, spec: Json, record: ContainerRecord, *, policy: str) -> ContainerRunner:
@@ -250,7 +253,7 @@ class PodWorker:
         }
         await self._flush()
         await self._close()
-        self.volumes.remove()
+        self._remove_own()
 
     async def remove(self) -> None:
         """The pod is gone from the API: kill everything at once and delete its directories."""
@@ -259,9 +262,14 @@ class PodWorker:
             await asyncio.gather(self._ending, return_exceptions=True)
         await self._stop_all(0)
         await self._close()
-        shutil.rmtree(self.pod_dir / "home", ignore_errors=True)
-        self.volumes.remove()
+        self._remove_own()
         LOG.info("%s: removed", self.name)
+
+    def _remove_own(self) -> None:
+        """Delete the pod's directories but its logs: home, staging point, volumes."""
+        shutil.rmtree(self.pod_dir / "home", ignore_errors=True)
+        shutil.rmtree(self.pod_dir / "stage", ignore_errors=True)
+        self.volumes.remove()
 
     async def _close(self) -> None:
         for task in (self._sync, self._life):

@@ -75,30 +75,72 @@ def mounts_for(container: Json, volumes: dict[str, Volume], env: dict[str, str])
     return sorted(mounts, key=lambda mount: len(mount.target.parts))
 
 
-def setup_script(mounts: list[Mount], *, read_only_root: bool, working_dir: str) -> str:
-    """The shell script that prepares the mount namespace and then runs ``"$@"``."""
-    lines = [f'fail() {{ echo "kubelet: $1" >&2; exit {SETUP_FAILED}; }}']
-    for mount in mounts:
-        source, target = shlex.quote(str(mount.source)), shlex.quote(str(mount.target))
+def keep_reachable(mounts: list[Mount], paths: list[tuple[Path, bool]]) -> list[Mount]:
+    """``mounts`` plus a bind of each host path in ``paths`` (with its read-only flag) that a
+    mount would hide, so the container still finds it where its environment says.
+
+    Processes see the host's filesystem, so the checkout and interpreter that play the image's
+    part, and the container's home directory, live at host paths; a volume mounted at, say,
+    ``/tmp`` must not hide them when they happen to lie under /tmp."""
+    kept = list(mounts)
+    for path, read_only in paths:
+        target = PurePosixPath(path)
+        if any(target != m.target and target.is_relative_to(m.target) for m in mounts):
+            kept.append(Mount(path, target, read_only))
+    return sorted(kept, key=lambda mount: len(mount.target.parts))
+
+
+STAGE_CANDIDATES = (PurePosixPath("/run/shareferry-kubelet"), PurePosixPath("/mnt/.shareferry-kubelet"))
+
+
+def stage_dir(mounts: list[Mount], preferred: PurePosixPath) -> PurePosixPath:
+    """Where the script stages the volumes: the first candidate no mount target covers."""
+    for candidate in (preferred, *STAGE_CANDIDATES):
+        if not any(candidate == m.target or candidate.is_relative_to(m.target) for m in mounts):
+            return candidate
+    raise MountError("the volume mounts cover every place the kubelet could stage them")
+
+
+def setup_script(mounts: list[Mount], *, read_only_root: bool, working_dir: str, stage: PurePosixPath) -> str:
+    """The shell script that prepares the mount namespace and then runs ``"$@"``.
+
+    Every volume is first bind-mounted into ``stage`` (a private tmpfs), while nothing hides
+    its source, and only then at its target: a mount at ``/tmp`` must not hide the source of a
+    later one that lives under /tmp on the host. The stage is unmounted before the command
+    starts."""
+
+    def fail(message: str) -> str:
+        return f"fail {shlex.quote(message)}"
+
+    staged = shlex.quote(str(stage))
+    lines = [
+        f'fail() {{ echo "kubelet: $1" >&2; exit {SETUP_FAILED}; }}',
+        f"mkdir -p {staged} && mount -t tmpfs -o size=1m,mode=700 kubelet-stage {staged} || {fail('cannot stage the volumes')}",
+    ]
+    for index, mount in enumerate(mounts):
+        slot = shlex.quote(f"{stage}/{index}")
+        make = "mkdir" if mount.source.is_dir() else ": >"
+        lines.append(
+            f"{make} {slot} && mount --bind {shlex.quote(str(mount.source))} {slot} || {fail(f'cannot mount {mount.source}')}"
+        )
+    for index, mount in enumerate(mounts):
+        slot, target = shlex.quote(f"{stage}/{index}"), shlex.quote(str(mount.target))
         if mount.source.is_dir():
-            lines.append(
-                f"mkdir -p {target} || fail {shlex.quote(f'cannot create mount point {mount.target}')}"
-            )
+            lines.append(f"mkdir -p {target} || {fail(f'cannot create mount point {mount.target}')}")
         else:
             parent = shlex.quote(str(mount.target.parent))
             lines.append(
-                f"[ -e {target} ] || {{ mkdir -p {parent} && : > {target}; }} || fail {shlex.quote(f'cannot create mount point {mount.target}')}"
+                f"[ -e {target} ] || {{ mkdir -p {parent} && : > {target}; }} || {fail(f'cannot create mount point {mount.target}')}"
             )
-        lines.append(f"mount --bind {source} {target} || fail {shlex.quote(f'cannot mount {mount.target}')}")
+        lines.append(f"mount --bind {slot} {target} || {fail(f'cannot mount {mount.target}')}")
         if mount.read_only:
             lines.append(
-                f"mount -o remount,bind,ro {target} || fail {shlex.quote(f'cannot make {mount.target} read-only')}"
+                f"mount -o remount,bind,ro {target} || {fail(f'cannot make {mount.target} read-only')}"
             )
+    lines.append(f"umount -R {staged} || {fail('cannot unmount the stage')}")
     if read_only_root:
-        lines.append("mount -o remount,bind,ro / || fail 'cannot make / read-only'")
-    lines.append(
-        f"cd {shlex.quote(working_dir)} || fail {shlex.quote(f'no working directory {working_dir}')}"
-    )
+        lines.append(f"mount -o remount,bind,ro / || {fail('cannot make / read-only')}")
+    lines.append(f"cd {shlex.quote(working_dir)} || {fail(f'no working directory {working_dir}')}")
     lines.append(_INIT)
     return "\n".join(lines)
 
@@ -147,12 +189,13 @@ async def start(
     *,
     env: dict[str, str],
     mounts: list[Mount],
+    stage: PurePosixPath,
     read_only_root: bool,
     working_dir: str,
     log_file: Path,
 ) -> ContainerProcess:
     """Start one container process; its output is appended to ``log_file``."""
-    script = setup_script(mounts, read_only_root=read_only_root, working_dir=working_dir)
+    script = setup_script(mounts, read_only_root=read_only_root, working_dir=working_dir, stage=stage)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
