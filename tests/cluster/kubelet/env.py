@@ -121,10 +121,10 @@ async def container_env(pod: Json, container: Json, objects: Objects, node: Node
     for entry in container.get("env") or []:
         var = str(entry.get("name", ""))
         if entry.get("valueFrom"):
-            value = await _value_from(pod, name, entry["valueFrom"], objects, node)
-            if value is None:
+            resolved = await _value_from(pod, name, entry["valueFrom"], objects, node)
+            if resolved is None:
                 continue
-            env[var] = value
+            env[var] = resolved
         else:
             env[var] = expand(str(entry.get("value") or ""), env)
     return env
