@@ -12,8 +12,11 @@ kubelet, started by the control plane's starter as ``python -m tests.cluster.kub
 from __future__ import annotations
 
 import base64
+import datetime
 import secrets
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -24,8 +27,15 @@ from typing import Any
 
 import kubernetes
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.cluster.controlplane import write_kubeconfig
 from tests.cluster.kubelet.api import Json, call_sync
+from tests.cluster.pki import Pki
+from tests.support.paths import repo_root
 
 IMAGE = "shareferry:local"
 PYTHON = sys.executable
@@ -81,14 +91,11 @@ class Cluster:
         path = self.plane.state_dir / "logs" / "kubelet.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def log(self, pod: Json, container: str = "main") -> str:
+    def log(self, pod: Json, container: str = "main", *, kubelet_dir: Path | None = None) -> str:
+        """A container's log file, as the kubelet keeps it under its state directory."""
         meta = pod["metadata"]
-        path = (
-            self.plane.kubelet_dir
-            / "pods"
-            / f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
-            / f"{container}.log"
-        )
+        name = f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
+        path = (kubelet_dir or self.plane.kubelet_dir) / "pods" / name / f"{container}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
 
@@ -487,15 +494,26 @@ def test_deleting_a_running_pod_sends_sigterm_and_the_pod_is_gone_within_its_gra
     assert state_of(stubborn)["state"]["terminated"]["exitCode"] == 137
 
 
-def _processes_with(token: str) -> list[int]:
-    found = []
+def _command_lines() -> dict[int, str]:
+    lines = {}
     for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and token in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            lines[int(entry.name)] = " ".join(arg for arg in argv if arg)
+    return lines
+
+
+def _sleeping(token: str) -> list[int]:
+    """The ``sleep`` processes whose argument holds ``token``."""
+    return [pid for pid, line in _command_lines().items() if line.startswith("sleep ") and token in line]
+
+
+def _holding(token: str) -> list[int]:
+    """Every process whose command line holds ``token`` (the pod's shells included)."""
+    return [pid for pid, line in _command_lines().items() if token in line]
 
 
 def test_a_pod_deleted_outright_is_killed_at_once_and_its_directories_removed(
@@ -512,7 +530,7 @@ def test_a_pod_deleted_outright_is_killed_at_once_and_its_directories_removed(
     )
     cluster.create_pod(namespace, body)
     pod = wait_for("abrupt to run", lambda: phase_of(cluster, namespace, "abrupt", "Running"))
-    wait_for("its process", lambda: _processes_with(f"sleep {token}"))
+    wait_for("its process", lambda: _sleeping(token))
     meta = pod["metadata"]
     pod_dir = cluster.plane.kubelet_dir / "pods" / f"{namespace}_abrupt_{meta['uid']}"
     assert (pod_dir / "volumes" / "scratch").is_dir()
@@ -520,7 +538,7 @@ def test_a_pod_deleted_outright_is_killed_at_once_and_its_directories_removed(
     call_sync(cluster.core.delete_namespaced_pod, "abrupt", namespace, grace_period_seconds=0)
 
     started = time.monotonic()
-    wait_for("its process to end", lambda: not _processes_with(f"sleep {token}"), timeout=10)
+    wait_for("its process to end", lambda: not _sleeping(token), timeout=10)
     assert time.monotonic() - started < 5  # not the 60 s grace period
     wait_for(
         "its directories to be removed",
@@ -626,3 +644,153 @@ def test_an_evicted_job_pod_is_ignored_through_its_pod_failure_policy(
     status = call_sync(cluster.batch.read_namespaced_job_status, "evicted", namespace)["status"]
     assert not [c for c in status.get("conditions") or [] if c["type"] == "Failed"]
     assert not status.get("failed")
+
+
+# -- the kubelet process itself: a second kubelet on a node of its own -------------------------
+
+
+def _node_kubeconfig(plane: Plane, node: str, directory: Path) -> Path:
+    """Credentials for ``system:node:<node>`` signed by the cluster's CA, as a kubeconfig."""
+    pki = Pki(plane.state_dir / "pki")
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    key_file, cert_file = directory / "node.key", directory / "node.crt"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    kubeconfig = directory / "node.kubeconfig"
+    write_kubeconfig(
+        kubeconfig,
+        server=f"https://127.0.0.1:{plane.api_port}",
+        ca=pki.ca_cert,
+        cert=cert_file,
+        key=key_file,
+        user=f"system:node:{node}",
+    )
+    return kubeconfig
+
+
+@dataclass
+class SecondKubelet:
+    node: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture
+def second_kubelet(cluster: Cluster, tmp_path: Path) -> Iterator[SecondKubelet]:
+    """A kubelet of its own node (tainted NoSchedule, so that the scheduler places no other
+    test's pod there); the tests bind their pods to it with ``nodeName``."""
+    node = f"kubelet-test-{secrets.token_hex(3)}"
+    kubeconfig = _node_kubeconfig(cluster.plane, node, tmp_path)
+    log = tmp_path / "kubelet.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "tests.cluster.kubelet",
+                f"--kubeconfig={kubeconfig}",
+                f"--node-name={node}",
+                f"--state-dir={tmp_path / 'state'}",
+                f"--api-port={cluster.plane.api_port}",
+                f"--ca-file={Pki(cluster.plane.state_dir / 'pki').ca_cert}",
+                "--register-with-taints=shareferry.test/kubelet-test=true:NoSchedule",
+            ],
+            cwd=repo_root(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(f"node {node} to be Ready", lambda: _ready(cluster, node) == "True", timeout=60)
+        yield SecondKubelet(node, process, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pod in call_sync(
+            cluster.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}"
+        )["items"]:
+            meta = pod["metadata"]
+            call_sync(
+                cluster.core.delete_namespaced_pod, meta["name"], meta["namespace"], grace_period_seconds=0
+            )
+        call_sync(cluster.core.delete_node, node)
+
+
+def _ready(cluster: Cluster, node: str) -> str | None:
+    try:
+        body = call_sync(cluster.core.read_node, node)
+    except kubernetes.client.exceptions.ApiException:
+        return None
+    return next(
+        (c["status"] for c in body.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), None
+    )
+
+
+def test_a_kubelet_stopped_by_sigterm_stops_its_pods_and_reports_them_as_node_shutdown(
+    cluster: Cluster, namespace: str, second_kubelet: SecondKubelet
+) -> None:
+    token = f"{secrets.randbelow(10**6)}.{secrets.randbelow(10**6)}"
+    script = f'trap "echo TERM; exit 0" TERM; sleep {token} & echo started; wait'
+    cluster.create_pod(namespace, pod_body("pod", ["sh", "-c", script], nodeName=second_kubelet.node))
+    pod = wait_for("the pod to run", lambda: phase_of(cluster, namespace, "pod", "Running"))
+    wait_for(
+        "the pod to start",
+        lambda: "started" in cluster.log(pod, kubelet_dir=second_kubelet.log.parent / "state"),
+    )
+
+    second_kubelet.process.send_signal(signal.SIGTERM)
+
+    assert second_kubelet.process.wait(20) == 0, second_kubelet.log.read_text()
+    assert not _sleeping(token)
+    pod = cluster.pod(namespace, "pod")
+    assert pod is not None
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["reason"] == "Terminated"
+    assert pod["status"]["message"] == "Pod was terminated in response to imminent node shutdown."
+    conditions = {c["type"]: c for c in pod["status"]["conditions"]}
+    assert conditions["DisruptionTarget"]["status"] == "True"
+    assert conditions["DisruptionTarget"]["reason"] == "TerminationByKubelet"
+    assert state_of(pod)["state"]["terminated"]["exitCode"] == 0
+    assert "TERM" in cluster.log(pod, kubelet_dir=second_kubelet.log.parent / "state")
+    assert _ready(cluster, second_kubelet.node) == "False"
+
+
+def test_no_process_of_a_pod_outlives_a_killed_kubelet(
+    cluster: Cluster, namespace: str, second_kubelet: SecondKubelet
+) -> None:
+    """kill -9 of the kubelet: even a process that left the pod's process group dies."""
+    token = f"{secrets.randbelow(10**6)}.{secrets.randbelow(10**6)}"
+    script = f"sleep 1{token} & setsid sleep 2{token} & sleep 3{token}"
+    cluster.create_pod(namespace, pod_body("pod", ["sh", "-c", script], nodeName=second_kubelet.node))
+    wait_for("the pod to run", lambda: phase_of(cluster, namespace, "pod", "Running"))
+    wait_for("its three processes", lambda: len(_sleeping(token)) == 3)
+
+    second_kubelet.process.kill()
+    second_kubelet.process.wait()
+
+    wait_for("every process of the pod to end", lambda: not _holding(token), timeout=5)

@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.cluster.kubelet.agent import Kubelet
 from tests.cluster.kubelet.api import Api, describe
 from tests.cluster.kubelet.env import NodeContext
-from tests.cluster.kubelet.node import NodeAgent, node_resources
+from tests.cluster.kubelet.node import NodeAgent, node_resources, parse_taints
 from tests.cluster.kubelet.pod import Runtime
 from tests.cluster.kubelet.provisioner import Provisioner
 
@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--provisioner-kubeconfig", type=Path, help="admin kubeconfig: also run the local-path provisioner"
+    )
+    parser.add_argument(
+        "--register-with-taints", default="", help="taints the Node is created with: key=value:Effect,..."
     )
     return parser
 
@@ -68,7 +71,7 @@ async def _main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(number, stop.set)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     api = Api(args.kubeconfig)
-    node = NodeAgent(api, name=args.node_name, state_dir=args.state_dir)
+    node = NodeAgent(api, name=args.node_name, state_dir=args.state_dir, taints=args.taints)
     for attempt in range(REGISTER_ATTEMPTS):
         try:
             await node.register()
@@ -108,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        args.taints = parse_taints(args.register_with_taints)
+    except ValueError as error:
+        print(f"kubelet: --register-with-taints: {error}", file=sys.stderr)
+        return 2
     if not args.ca_file.is_file():
         print(f"kubelet: --ca-file {args.ca_file} does not exist", file=sys.stderr)
         return 2

@@ -3,7 +3,9 @@
 The kubelet registers its Node with the machine's capacity, keeps the Ready condition's
 heartbeat fresh through ``nodes/status`` and renews its Lease in ``kube-node-lease`` every
 :data:`HEARTBEAT_SECONDS`, so the node lifecycle controller keeps it Ready. It never touches the
-Node's taints: the ``node.kubernetes.io/not-ready`` taint that the API server puts on a new Node
+Node's taints after registering it (NodeRestriction forbids it, and taints given with
+``--register-with-taints`` are set only at creation, as the kubelet does): the
+``node.kubernetes.io/not-ready`` taint that the API server puts on a new Node
 is removed by the node lifecycle controller once the Node reports Ready, as in a real cluster.
 """
 
@@ -56,13 +58,26 @@ def node_resources(state_dir: Path) -> dict[str, str]:
     }
 
 
+def parse_taints(text: str) -> list[Json]:
+    """``key=value:Effect,key:Effect`` (the kubelet's ``--register-with-taints`` syntax)."""
+    taints: list[Json] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        pair, sep, effect = item.rpartition(":")
+        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise ValueError(f"invalid taint {item!r}: expected key=value:Effect")
+        key, _, value = pair.partition("=")
+        taints.append({"key": key, "effect": effect, **({"value": value} if value else {})})
+    return taints
+
+
 class NodeAgent:
     """Registers Node ``name`` and keeps it Ready until :meth:`shutting_down`."""
 
-    def __init__(self, api: Api, *, name: str, state_dir: Path) -> None:
+    def __init__(self, api: Api, *, name: str, state_dir: Path, taints: list[Json] | None = None) -> None:
         self.api = api
         self.name = name
         self.state_dir = state_dir
+        self.taints = taints or []
         self.node_uid = ""
         self._ready_since = now()
 
@@ -137,6 +152,7 @@ class NodeAgent:
             "apiVersion": "v1",
             "kind": "Node",
             "metadata": {"name": self.name, "labels": labels},
+            "spec": {"taints": self.taints} if self.taints else {},
             "status": status,
         }
         try:

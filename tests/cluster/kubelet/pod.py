@@ -331,6 +331,8 @@ class PodWorker:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            if self.stopping.is_set() and self.final is None:
+                continue  # being terminated: the terminal status comes once, from the termination
             if not await self._flush():
                 await asyncio.sleep(1.0)
                 self._dirty.set()
