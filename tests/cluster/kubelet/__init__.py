@@ -11,14 +11,15 @@ Run it from the repository root::
 
     python -m tests.cluster.kubelet --kubeconfig NODE_KUBECONFIG --node-name NAME \\
         --state-dir DIR --api-host 127.0.0.1 --api-port PORT --ca-file CA.crt \\
-        [--shareferry PATH] [--provisioner-kubeconfig ADMIN_KUBECONFIG]
+        [--shareferry PATH] [--provisioner-kubeconfig ADMIN_KUBECONFIG] \\
+        [--register-with-taints key=value:Effect,...]
 
 What differs from a kubelet with a container runtime, on purpose:
 
 * Every pod shares the host's network namespace (as ``hostNetwork: true`` pods do): podIP and
   hostIP are 127.0.0.1, probes dial 127.0.0.1, and two pods listening on one port clash.
-* Each container is a process in its own mount namespace (``unshare --mount --propagation
-  private``) that sees the host's filesystem, with each volume bind-mounted at its
+* Each container runs in its own mount and PID namespaces (``unshare --mount --propagation
+  private --pid --fork``), sees the host's filesystem, with each volume bind-mounted at its
   ``mountPath``. A mount point that does not exist on the host is created there as an empty
   directory (or empty file, for a file ``subPath``), as a runtime creates it in the container's
   root filesystem. ``readOnlyRootFilesystem`` remounts ``/`` read-only inside the namespace;
@@ -30,9 +31,13 @@ What differs from a kubelet with a container runtime, on purpose:
   (appended across restarts; ``kubectl logs`` does not work). When a pod is removed, its
   volumes and home directory are deleted; its log files stay, as a kubelet keeps a dead
   container's logs until garbage collection.
-* Processes never outlive the kubelet: each container's main process gets ``PR_SET_PDEATHSIG``
-  (SIGKILL) and runs in its own process group, which the kubelet kills when it stops the
-  container, when the container's main process ends, and when the kubelet shuts down.
+* Processes never outlive the kubelet: each container's ``unshare`` gets ``PR_SET_PDEATHSIG``
+  (SIGKILL), and its death ends the container's PID namespace with every process in it, even
+  after ``kill -9`` of the kubelet. Stopping a container sends SIGTERM to its process group
+  and SIGKILL after the grace period; when the command ends, what it left behind is killed.
+* A host path the container needs (its home directory, this checkout, the Python interpreter)
+  that a volume mount would hide, say an ``emptyDir`` at ``/tmp`` while the state directory lies
+  under /tmp, is bind-mounted back at its own path.
 
 With ``--provisioner-kubeconfig`` it also runs a local-path volume provisioner
 (:mod:`.provisioner`) with those (admin) credentials.

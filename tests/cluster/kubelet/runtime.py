@@ -18,6 +18,9 @@ ends, PID 1 ends, and whatever the command left behind is killed with the namesp
 
 A mount point missing on the host is created on the host (an empty directory, or an empty file
 when a ``subPath`` names a file), as a runtime creates it in the container's root filesystem.
+So is the staging point (``<pod dir>/stage``, or ``/run/shareferry-kubelet`` when a mount
+covers the pod directory), an empty directory on the host: what is staged lives in a tmpfs
+private to the container's mount namespace.
 When the setup itself fails, the script says why in the container's log and exits 128.
 """
 
