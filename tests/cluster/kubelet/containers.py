@@ -173,7 +173,13 @@ class ContainerRunner:
     async def run(self) -> bool:
         """Run until the container is done for good; True when it ended with exit code 0."""
         while not self.stopping.is_set():
-            self.process = await self._start()
+            try:
+                self.process = await self._start()
+            except Exception as error:  # the runtime itself failed (a missing tool, a full disk)
+                LOG.warning("%s/%s: cannot start: %s", self.launch.pod_dir.name, self.name, error)
+                self.record.state = waiting("CreateContainerError", str(error))
+                self.changed()
+                self.process = None
             if self.process is None:
                 await self._pause(self._backoff)
                 self._backoff = min(self._backoff * 2, BACKOFF_CAP)

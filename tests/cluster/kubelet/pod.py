@@ -150,7 +150,7 @@ class PodWorker:
             try:
                 await self.volumes.prepare()
                 break
-            except VolumeError as error:
+            except (VolumeError, OSError) as error:
                 LOG.warning("%s: volumes not ready: %s", self.name, error)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), delay)
