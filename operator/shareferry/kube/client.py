@@ -106,13 +106,18 @@ class KubeClient:
         try:
             yield
         except kubernetes.client.ApiException as exc:
-            raise error_from_api_exception(exc) from None
+            if exc.status:
+                raise error_from_api_exception(exc) from None
+            failure = " ".join(str(exc.reason or "").split())  # the package's own TLS error
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeError(
-                status=0,
-                reason="ServiceUnavailable",
-                message=f"cannot reach the API server {self.server}: {_describe(exc)}",
-            ) from None
+            failure = _describe(exc)
+        else:
+            return
+        raise KubeError(
+            status=0,
+            reason="ServiceUnavailable",
+            message=f"cannot reach the API server {self.server}: {failure}",
+        )
 
     def _send(
         self,
