@@ -145,7 +145,18 @@ def test_no_configuration_at_all_says_what_to_provide(
             "Expected object with name gone in",
         ),
         ({"current-context": "c", "contexts": "not: a list"}, "cannot use the kubeconfig"),
-        ("clusters: [unclosed", "cannot read the kubeconfig"),
+        ("clusters: [unclosed", "not YAML (ParserError at line 1)"),
+        (
+            {
+                "current-context": "c",
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                "clusters": [{"name": "k", "cluster": {"server": "https://k.example"}}],
+                "users": [
+                    {"name": "u", "user": {"client-certificate-data": "s3cr3t!", "client-key-data": "x"}}
+                ],
+            },
+            "a malformed entry (binascii.Error)",
+        ),
     ],
 )
 def test_an_unusable_kubeconfig_is_a_one_line_error(
@@ -158,6 +169,7 @@ def test_an_unusable_kubeconfig_is_a_one_line_error(
         load_configuration()
     assert expected in str(caught.value)
     assert "\n" not in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
 
 
 def write_exec_plugin(tmp_path: Path) -> Path:

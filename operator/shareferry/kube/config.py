@@ -63,8 +63,19 @@ def load_configuration() -> kubernetes.client.Configuration:
         raise ConfigError(
             f"cannot read the kubeconfig {files}: not YAML ({type(exc).__name__}{where})"
         ) from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"cannot use the kubeconfig {files}: {type(exc).__name__} {exc}".strip()) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {exc.filename or files}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as exc:  # a malformed entry; its text may quote a secret
+        raise ConfigError(
+            f"cannot use the kubeconfig {files}: a malformed entry ({type(exc).__module__}.{type(exc).__name__})"
+        ) from None
     return configuration
 
 
