@@ -5,7 +5,7 @@ operator, its worker and kopf use registered, and the server-side rules they rel
 Use::
 
     async with KubeCluster.start() as cluster:            # namespaces=("default",) exist
-        env = cluster.environ()                             # SHAREFERRY_KUBE_SERVER=<cluster.url>
+        env = cluster.environ()                             # KUBECONFIG=<its kubeconfig file>
         await cluster.apply({"apiVersion": "v1", "kind": "Secret", ...})
         async with cluster.client() as kube:                # a shareferry.kube.KubeClient
             await kube.get(COPYJOBS, "default", "name")
@@ -24,8 +24,8 @@ Running kopf against it (the controller's tests do this)::
 ``run_operator`` hands kopf the cluster's credentials through a pre-filled vault (no login
 handler needed, and the registry is not changed; ``credentials=False`` leaves login to the
 registry's ``@kopf.on.login`` handlers, e.g. one returning
-``kopf.ConnectionInfo(server=cluster.url)``, or one reading ``shareferry.kube.load_config()``
-with ``cluster.environ()`` set), waits until kopf is ready, and on exit sets kopf's stop flag
+``kopf.ConnectionInfo(server=cluster.url)``, or the operator's, which reads the kubeconfig
+``cluster.environ()`` names), waits until kopf is ready, and on exit sets kopf's stop flag
 and waits for it to finish. Handlers run in the test's event loop, so they may use the test's
 objects. Plain ``kopf.operator`` would, on exit, wait 5 s for and then cancel every task created
 after its start (the server's request handlers, the kubelet's pods, the test's own tasks);
@@ -110,6 +110,7 @@ import contextlib
 import copy
 import functools
 import importlib.util
+import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
@@ -117,8 +118,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import kmock
+import kubernetes.client
+import kubernetes.config
+import yaml
 
-from shareferry.kube import KubeClient, KubeConfig, NotFound, Resource
+from shareferry.kube import KubeClient, NotFound, Resource
 from tests.crds.schema import CrdSchema, load_documents
 from tests.support.kube_emulator import ApiServerEmulator
 
@@ -186,13 +190,41 @@ def _register_crd(emulator: ApiServerEmulator, crd: Mapping[str, Any], *, with_s
         )
 
 
+def write_kubeconfig(path: Path, server: str) -> Path:
+    """A kubeconfig whose current context reaches ``server`` as a user with no credentials."""
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "test",
+        "contexts": [
+            {"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}
+        ],
+        "clusters": [{"name": "test", "cluster": {"server": server}}],
+        "users": [{"name": "test", "user": {}}],
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def configuration_of(kubeconfig: Path) -> kubernetes.client.Configuration:
+    """The package's configuration read from ``kubeconfig`` (as ``load_kube_config`` reads it)."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(kubeconfig), client_configuration=configuration, persist_config=False
+    )
+    return configuration
+
+
 class KubeCluster:
     """A running test API server (see the module docstring) and helpers to seed and inspect it."""
 
-    def __init__(self, emulator: ApiServerEmulator, server: kmock.Server, client: KubeClient) -> None:
+    def __init__(
+        self, emulator: ApiServerEmulator, server: kmock.Server, client: KubeClient, kubeconfig: Path
+    ) -> None:
         self.emulator = emulator
         self.server = server
         self._client = client
+        self.kubeconfig = kubeconfig
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -211,14 +243,15 @@ class KubeCluster:
         for crd in crds:
             _register_crd(emulator, crd, with_schema=True)
         async with emulator, kmock.Server(emulator) as server:
-            url = str(server.url).rstrip("/")
-            async with KubeClient(KubeConfig(server=url)) as client:
-                cluster = cls(emulator, server, client)
-                for namespace in namespaces:
-                    await cluster.create_namespace(namespace)
-                for crd in crds:
-                    await cluster.apply(crd)
-                yield cluster
+            with tempfile.TemporaryDirectory(prefix="kube-cluster-") as workdir:
+                kubeconfig = write_kubeconfig(Path(workdir) / "kubeconfig", str(server.url).rstrip("/"))
+                async with KubeClient(configuration_of(kubeconfig)) as client:
+                    cluster = cls(emulator, server, client, kubeconfig)
+                    for namespace in namespaces:
+                        await cluster.create_namespace(namespace)
+                    for crd in crds:
+                        await cluster.apply(crd)
+                    yield cluster
 
     # -- where it is ------------------------------------------------------------------------
 
@@ -228,15 +261,18 @@ class KubeCluster:
         return str(self.server.url).rstrip("/")
 
     def environ(self) -> dict[str, str]:
-        """The environment that makes ``shareferry.kube.load_config()`` reach this cluster."""
-        return {"SHAREFERRY_KUBE_SERVER": self.url}
+        """The environment that makes ``shareferry.kube.load_configuration()`` (and so the
+        operator and the worker) reach this cluster: ``KUBECONFIG``, a file whose one context
+        names the server with no credentials (the test server checks none)."""
+        return {"KUBECONFIG": str(self.kubeconfig)}
 
-    def config(self) -> KubeConfig:
-        return KubeConfig(server=self.url)
+    def configuration(self) -> kubernetes.client.Configuration:
+        """The ``kubernetes`` package's configuration of this cluster, from its kubeconfig."""
+        return configuration_of(self.kubeconfig)
 
     def client(self) -> KubeClient:
         """A new client of this cluster (use ``async with``)."""
-        return KubeClient(self.config())
+        return KubeClient(self.configuration())
 
     # -- reading the store (synchronous, no HTTP) ------------------------------------------
 
