@@ -96,12 +96,11 @@ async def test_merge_patch_deletes_null_keys_and_replaces_lists(kube: KubeClient
 
 
 async def test_status_subresource_is_separate_and_generation_follows_the_spec(kube: KubeClient) -> None:
-    body = copyjob("job1")
+    body = copyjob("job1", parallelism=1)
     body["status"] = {"phase": "Succeeded"}
     created = await kube.create(COPYJOBS, "default", body)
     assert "status" not in created  # a client cannot create an object with a status
     assert created["metadata"]["generation"] == 1
-    assert created["spec"]["mode"] == "copy"  # the CRD's default is applied
 
     status = await kube.patch(
         COPYJOBS, "default", "job1", {"status": {"phase": "Running"}}, subresource="status"
@@ -161,11 +160,13 @@ async def test_already_exists_and_stale_versions_are_conflicts(kube: KubeClient)
 
 async def test_other_errors_keep_the_status_reason_and_message(kube: KubeClient) -> None:
     with pytest.raises(KubeError) as invalid:
-        await kube.create(COPYJOBS, "default", copyjob("bad", parallelism=0))
+        await kube.create(CONFIGMAPS, "default", {"metadata": {}})
     assert not isinstance(invalid.value, (NotFound, Conflict))
     assert invalid.value.status == 422
     assert invalid.value.reason == "Invalid"
-    assert invalid.value.message.startswith('CopyJob.shareferry.dev "bad" is invalid: spec.parallelism')
+    assert invalid.value.message == (
+        "ConfigMap is invalid: metadata.name: Required value: name or generateName is required"
+    )
 
     with pytest.raises(NotFound) as namespace:
         await kube.create(CONFIGMAPS, "nowhere", configmap("c"))
