@@ -18,13 +18,14 @@ from shareferry.api.copyjob import (
     parse_copyjob,
     spec_hash,
 )
-from tests.crds.schema import CrdSchema, load_crds, load_documents
+from tests.cluster.crds import dry_run_all
+from tests.cluster.kubectl import Kubectl
 from tests.crds.test_crds import (
-    CRD_FILES,
     EXAMPLE_FILES,
     INVALID_FILES,
     ROOT,
     expected_error,
+    load_documents,
     server_message_parts,
 )
 
@@ -66,8 +67,10 @@ def refusal(spec: Any, **kwargs: Any) -> SpecError:
 
 
 @pytest.fixture(scope="module")
-def copyjob_crd() -> CrdSchema:
-    return load_crds(CRD_FILES)[("shareferry.dev/v1alpha1", "CopyJob")]
+def stored_examples(crds_installed: Kubectl) -> dict[str, dict[str, Any]]:
+    """Each example CopyJob as the API server stores it (server-side dry-run, one call)."""
+    answers = dry_run_all(crds_installed, [document for _, document in EXAMPLES])
+    return {name: answer.stored() for (name, _), answer in zip(EXAMPLES, answers, strict=True)}
 
 
 # -- the examples and the defaults -------------------------------------------------------------
@@ -93,9 +96,9 @@ def test_every_syncschedule_template_parses_as_a_sync(name: str, template: dict[
 
 @pytest.mark.parametrize(("name", "document"), EXAMPLES, ids=[name for name, _ in EXAMPLES])
 def test_a_spec_parses_the_same_before_and_after_the_server_defaults_it(
-    name: str, document: dict[str, Any], copyjob_crd: CrdSchema
+    name: str, document: dict[str, Any], stored_examples: dict[str, dict[str, Any]]
 ) -> None:
-    stored = copyjob_crd.default(copy.deepcopy(document))
+    stored = stored_examples[name]
     assert parse_copyjob(stored["spec"]) == parse_copyjob(document["spec"])
 
 
@@ -125,6 +128,42 @@ def test_defaults_are_the_crds() -> None:
         backoff_limit=3,
     )
     assert spec.active_deadline_seconds is None and spec.ttl_seconds_after_finished is None
+
+
+#: Specs that leave out what the CRD defaults, in every way a user can.
+SPARSE_SPECS = {
+    "nothing-optional": base(),
+    "empty-options": base(options={}),
+    "one-option": base(options={"putMd5": True}),
+    "sync": base(mode="sync"),
+}
+
+
+@pytest.fixture(scope="module")
+def stored_sparse_specs(crds_installed: Kubectl) -> dict[str, dict[str, Any]]:
+    """Each of SPARSE_SPECS as the API server stores it (server-side dry-run, one call)."""
+    documents = [
+        {"apiVersion": "shareferry.dev/v1alpha1", "kind": "CopyJob", "metadata": {"name": name}, "spec": spec}
+        for name, spec in SPARSE_SPECS.items()
+    ]
+    answers = dry_run_all(crds_installed, documents)
+    return {name: answer.stored()["spec"] for name, answer in zip(SPARSE_SPECS, answers, strict=True)}
+
+
+@pytest.mark.parametrize("name", list(SPARSE_SPECS))
+def test_the_parser_fills_in_what_the_server_fills_in(
+    name: str, stored_sparse_specs: dict[str, dict[str, Any]]
+) -> None:
+    stored = stored_sparse_specs[name]
+    spec = parse_copyjob(SPARSE_SPECS[name])
+    assert parse_copyjob(stored) == spec
+    assert (spec.mode, spec.parallelism, spec.backoff_limit) == (
+        stored["mode"],
+        stored["parallelism"],
+        stored["backoffLimit"],
+    )
+    if "options" in stored:  # the server defaults inside an options object that is present only
+        assert spec.options == stored["options"]
 
 
 def test_placement_fields_are_kept_as_given() -> None:

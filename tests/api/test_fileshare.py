@@ -9,8 +9,16 @@ import pytest
 
 from shareferry.api.errors import SpecError
 from shareferry.api.fileshare import FileShareSpec, parse_fileshare, share_url
-from tests.crds.schema import load_documents
-from tests.crds.test_crds import EXAMPLE_FILES, INVALID_FILES, ROOT, expected_error, server_message_parts
+from tests.cluster.crds import dry_run
+from tests.cluster.kubectl import Kubectl
+from tests.crds.test_crds import (
+    EXAMPLE_FILES,
+    INVALID_FILES,
+    ROOT,
+    expected_error,
+    load_documents,
+    server_message_parts,
+)
 
 EXAMPLES = [
     (f"{path.relative_to(ROOT / 'examples')}#{index}", document)
@@ -66,6 +74,20 @@ def test_defaults_are_the_crds() -> None:
         None,
         {},
     )
+
+
+def test_the_parser_fills_in_what_the_server_fills_in(crds_installed: Kubectl) -> None:
+    document = {
+        "apiVersion": "shareferry.dev/v1alpha1",
+        "kind": "FileShare",
+        "metadata": {"name": "sparse"},
+        "spec": base(),
+    }
+    stored = dry_run(crds_installed, document).stored()["spec"]
+    spec = parse_fileshare(base())
+    assert parse_fileshare(stored) == spec
+    assert (spec.deletion_policy, spec.resync_seconds) == (stored["deletionPolicy"], stored["resyncSeconds"])
+    assert "quotaGiB" not in stored and spec.quota_gib is None
 
 
 def test_an_endpoint_account_makes_a_path_style_share_url() -> None:

@@ -22,7 +22,8 @@ from shareferry.cli.main import build_parser
 from shareferry.controller.settings import OperatorSettings
 from shareferry.controller.worker_job import build_worker_job
 from tests.chart.conftest import CONFIGURATIONS, Manifests, of_kind, one
-from tests.crds.schema import load_crds
+from tests.cluster.crds import dry_run_all
+from tests.cluster.kubectl import Kubectl
 from tests.support.paths import repo_root
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "shareferry"
@@ -99,18 +100,17 @@ def test_operator_settings_from_the_chart_are_accepted(rendered: dict[str, Manif
 
 @pytest.mark.parametrize("name", ["all-features", "migration"])
 def test_worker_job_built_by_the_operator_runs_an_existing_command_as_the_charts_account(
-    rendered: dict[str, Manifests], name: str
+    rendered: dict[str, Manifests], crds_installed: Kubectl, name: str
 ) -> None:
     manifests = rendered[name]
     settings = settings_of(operator_container(manifests))
-    crd = load_crds(sorted((repo_root() / "crds").glob("*.yaml")))[("shareferry.dev/v1alpha1", "CopyJob")]
     accounts = {
         (sa["metadata"]["namespace"], sa["metadata"]["name"]) for sa in of_kind(manifests, "ServiceAccount")
     }
     copyjobs = of_kind(manifests, "CopyJob")
     assert copyjobs
-    for rendered_copyjob in copyjobs:
-        copyjob = crd.default(rendered_copyjob)  # as the API server stores it
+    for answer in dry_run_all(crds_installed, copyjobs):
+        copyjob = answer.stored()  # as the API server stores it
         copyjob["metadata"]["uid"] = "6b1f3c52-2a4e-4a8e-9f0e-0c3f1d2b7a10"
         job = build_worker_job(copyjob, settings=settings, spec_hash=spec_hash(copyjob["spec"]))
         pod = job["spec"]["template"]["spec"]

@@ -13,30 +13,30 @@ SCHEMA_FAILURE = "values don't meet the specifications of the schema(s)"
 
 #: --set assignment → the words helm must print.
 BAD_SETTINGS = {
-    "operator.replicas=2": "operator: Additional property replicas is not allowed",
-    "replicaCount=2": "Additional property replicaCount is not allowed",
-    "image.pullPolicy=Sometimes": 'image.pullPolicy must be one of the following: "Always", "IfNotPresent", "Never"',
-    "image.digest=latest": "image.digest: Does not match pattern",
-    "watchNamespaces={Team_A}": "watchNamespaces.0: Does not match pattern",
-    "workerNamespaces={a,a}": "workerNamespaces: array items[0,1] must be unique",
-    "operator.logLevel=loud": 'operator.logLevel must be one of the following: "info", "debug"',
-    "operator.runAsUser=0": "operator.runAsUser: Must be greater than or equal to 1",
-    "worker.statusIntervalSeconds=0": "worker.statusIntervalSeconds: Must be greater than 0",
-    "metrics.port=70000": "metrics.port: Must be less than or equal to 65535",
-    "metrics.serviceMonitor.interval=soon": "metrics.serviceMonitor.interval: Does not match pattern",
-    "rbac.create=maybe": "rbac.create: Invalid type. Expected: boolean, given: string",
+    "operator.replicas=2": "at '/operator': additional properties 'replicas' not allowed",
+    "replicaCount=2": "at '': additional properties 'replicaCount' not allowed",
+    "image.pullPolicy=Sometimes": "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'",
+    "image.digest=latest": "at '/image/digest': 'latest' does not match pattern",
+    "watchNamespaces={Team_A}": "at '/watchNamespaces/0': 'Team_A' does not match pattern",
+    "workerNamespaces={a,a}": "at '/workerNamespaces': items at 0 and 1 are equal",
+    "operator.logLevel=loud": "at '/operator/logLevel': value must be one of 'info', 'debug'",
+    "operator.runAsUser=0": "at '/operator/runAsUser': minimum: got 0, want 1",
+    "worker.statusIntervalSeconds=0": "at '/worker/statusIntervalSeconds': exclusiveMinimum: got 0, want 0",
+    "metrics.port=70000": "at '/metrics/port': maximum: got 70,000, want 65,535",
+    "metrics.serviceMonitor.interval=soon": "at '/metrics/serviceMonitor/interval': 'soon' does not match pattern",
+    "rbac.create=maybe": "at '/rbac/create': got string, want boolean",
 }
 
 #: values file content → the words helm must print.
 BAD_FILES = {
-    "copyjob-without-spec": ({"copyJobs": [{"name": "a"}]}, "copyJobs.0: spec is required"),
+    "copyjob-without-spec": ({"copyJobs": [{"name": "a"}]}, "at '/copyJobs/0': missing property 'spec'"),
     "fileshare-bad-name": (
         {"fileShares": [{"name": "Reports", "spec": {"shareName": "reports"}}]},
-        "fileShares.0.name: Does not match pattern",
+        "at '/fileShares/0/name': 'Reports' does not match pattern",
     ),
     "syncschedule-unknown-key": (
         {"syncSchedules": [{"name": "a", "schedule": "* * * * *", "spec": {"schedule": "* * * * *"}}]},
-        "syncSchedules.0: Additional property schedule is not allowed",
+        "at '/syncSchedules/0': additional properties 'schedule' not allowed",
     ),
 }
 
@@ -68,7 +68,7 @@ def test_lint_refuses_bad_values_too() -> None:
     result = helm.lint(set_values=["operator.replicas=2"])
     assert result.returncode != 0
     assert "1 chart(s) failed" in result.output
-    assert "operator: Additional property replicas is not allowed" in result.output
+    assert "at '/operator': additional properties 'replicas' not allowed" in result.output
 
 
 def test_worker_namespaces_belong_to_cluster_wide_mode() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from shareferry.emulator import EmulatorConfig, RunningEmulator
-from tests.cluster import build, controlplane
+from tests.cluster import build, controlplane, crds
 from tests.cluster.controlplane import State
 from tests.cluster.kubectl import Kubectl
 from tests.cluster.release import NAMESPACE, SECRET, Release, free_port
@@ -42,6 +42,12 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build
 @pytest.fixture(scope="session")
 def kube(control_plane: State, cluster_tools: build.Toolset) -> Kubectl:
     return Kubectl(control_plane, cluster_tools)
+
+
+@pytest.fixture(scope="session")
+def crds_installed(kube: Kubectl) -> Kubectl:
+    """``kube`` with ShareFerry's CRDs installed and Established (see tests/cluster/crds.py)."""
+    return crds.install_crds(kube)
 
 
 # -- ShareFerry installed on it ----------------------------------------------------------------

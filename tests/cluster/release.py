@@ -68,6 +68,14 @@ class Release:
             },
         }
 
+    def share_url(self, share: str) -> dict[str, Any]:
+        """A CopyJob side naming a share of the emulator by URL, with the emulator's Secret."""
+        return {
+            "url": f"{self.emulator.account_url()}/{share}",
+            "kind": "file",
+            "credentials": {"secretName": SECRET},
+        }
+
     @staticmethod
     def copyjob(name: str, **spec: Any) -> dict[str, Any]:
         return {

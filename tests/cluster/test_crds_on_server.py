@@ -7,69 +7,43 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.cluster.crds import CRD_FILES, NAMESPACE, DryRun, dry_run, dry_run_all, load_documents
 from tests.cluster.kubectl import Kubectl, wait_for
+from tests.crds.test_crds import EXAMPLE_FILES, INVALID_FILES, expected_error
 from tests.support.paths import repo_root
 
 ROOT = repo_root()
-CRD_FILES = sorted((ROOT / "crds").glob("*.yaml"))
-EXAMPLE_FILES = sorted(path for path in (ROOT / "examples").rglob("*.yaml") if "helm" not in path.parts)
-INVALID_FILES = sorted((ROOT / "tests" / "crds" / "invalid").glob("*.yaml"))
-NAMESPACE = "crd-checks"
 GROUP = "shareferry.dev"
-
-
-def documents(path: Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
-
-
-def expected_error(path: Path) -> str:
-    first = path.read_text(encoding="utf-8").splitlines()[0]
-    match = re.fullmatch(r"# expect: (.+)", first)
-    assert match, f"{path.name}: the first line must be '# expect: <part of the error>', not {first!r}"
-    return match.group(1).strip()
 
 
 def example(kind: str) -> dict[str, Any]:
     for path in EXAMPLE_FILES:
-        for document in documents(path):
+        for document in load_documents(path):
             if document.get("kind") == kind:
                 return copy.deepcopy(document)
     raise AssertionError(f"no example of kind {kind}")
 
 
 @pytest.fixture(scope="module")
-def crds_installed(kube: Kubectl) -> Kubectl:
-    for path in CRD_FILES:
-        kube.run("apply", "--server-side", "--force-conflicts", "-f", str(path))
-    for path in CRD_FILES:
-        name = documents(path)[0]["metadata"]["name"]
-        kube.run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    if kube.get("namespace", NAMESPACE) is None:
-        kube.run("create", "namespace", NAMESPACE)
-    return kube
-
-
-def dry_run(kube: Kubectl, manifest: dict[str, Any] | str) -> tuple[int, str, dict[str, Any] | None]:
-    """Server-side dry-run of one manifest: (exit code, stderr, the object the server returned)."""
-    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
-    result = kube.run(
-        "apply", "--dry-run=server", "-n", NAMESPACE, "-o", "json", "-f", "-", stdin=text, check=False
-    )
-    returned = json.loads(result.stdout) if result.returncode == 0 and result.stdout.strip() else None
-    return result.returncode, result.stderr, returned
+def examples_on_server(crds_installed: Kubectl) -> dict[Path, list[DryRun]]:
+    """Every example document, dry-run on the server in one call, by file."""
+    paths = [path for path in EXAMPLE_FILES for _ in load_documents(path)]
+    answers = dry_run_all(crds_installed, [d for path in EXAMPLE_FILES for d in load_documents(path)])
+    by_file: dict[Path, list[DryRun]] = {}
+    for path, answer in zip(paths, answers, strict=True):
+        by_file.setdefault(path, []).append(answer)
+    return by_file
 
 
 def test_the_server_establishes_every_crd_and_serves_its_names(crds_installed: Kubectl) -> None:
     resources = crds_installed.run("api-resources", f"--api-group={GROUP}", "-o", "name").stdout.split()
     assert sorted(resources) == sorted(
-        f"{documents(p)[0]['spec']['names']['plural']}.{GROUP}" for p in CRD_FILES
+        f"{load_documents(p)[0]['spec']['names']['plural']}.{GROUP}" for p in CRD_FILES
     )
     # Each short name reaches our kind alone: nothing the server serves itself shares it.
     every = crds_installed.run("api-resources", "--no-headers").stdout.splitlines()
@@ -80,15 +54,15 @@ def test_the_server_establishes_every_crd_and_serves_its_names(crds_installed: K
             for short in fields[1].split(","):
                 short_names.setdefault(short, []).append(fields[-1])
     for path in CRD_FILES:
-        names = documents(path)[0]["spec"]["names"]
+        names = load_documents(path)[0]["spec"]["names"]
         for short in names["shortNames"]:
             assert short_names.get(short) == [names["kind"]], (short, short_names.get(short))
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.relative_to(ROOT / "examples").as_posix())
-def test_example_is_accepted_by_the_server(path: Path, crds_installed: Kubectl) -> None:
-    for document in documents(path):
-        code, stderr, _ = dry_run(crds_installed, document)
+def test_example_is_accepted_by_the_server(path: Path, examples_on_server: dict[Path, list[DryRun]]) -> None:
+    assert examples_on_server[path], f"{path.name} holds no manifest"
+    for code, stderr, _ in examples_on_server[path]:
         assert code == 0, stderr
 
 
@@ -100,7 +74,7 @@ def test_invalid_manifest_is_refused_by_the_server(path: Path, crds_installed: K
 
 
 def test_there_are_invalid_manifests_for_every_kind() -> None:
-    kinds = {documents(path)[0]["kind"] for path in INVALID_FILES}
+    kinds = {load_documents(path)[0]["kind"] for path in INVALID_FILES}
     assert len(INVALID_FILES) >= 15
     assert kinds == {"FileShare", "CopyJob", "SyncSchedule"}
 
@@ -191,7 +165,7 @@ def test_share_name_is_immutable_once_created(crds_installed: Kubectl) -> None:
 
 
 def _broken_file_share_crd(change: str) -> dict[str, Any]:
-    document = documents(next(p for p in CRD_FILES if p.name.startswith("fileshares")))[0]
+    document = load_documents(next(p for p in CRD_FILES if p.name.startswith("fileshares")))[0]
     version = document["spec"]["versions"][0]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     if change == "lookahead":

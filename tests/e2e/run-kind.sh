@@ -10,7 +10,7 @@
 #   KEEP_CLUSTER=1      keep the cluster afterwards (a cluster that existed before is always kept)
 #   SHAREFERRY_IMAGE    tag for the image built from the Dockerfile (default shareferry:e2e)
 #   AZURITE_IMAGE       Azurite image (default mcr.microsoft.com/azure-storage/azurite:3.35.0)
-#   HELM                helm binary (default: node_modules/.bin/helm from `npm ci`, else helm on PATH)
+#   HELM                helm binary (default: .cache/bin/helm from `make cluster-tools`, else helm on PATH)
 #   E2E_TIMEOUT         seconds to wait for each step (default 300)
 set -euo pipefail
 
@@ -38,9 +38,9 @@ for tool in docker kind kubectl python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
 if [[ -z "${HELM:-}" ]]; then
-  if [[ -x "$ROOT/node_modules/.bin/helm" ]]; then HELM="$ROOT/node_modules/.bin/helm"
+  if [[ -x "$ROOT/.cache/bin/helm" ]]; then HELM="$ROOT/.cache/bin/helm"
   elif command -v helm >/dev/null; then HELM=$(command -v helm)
-  else fail "helm is missing: run npm ci (or set HELM)"; fi
+  else fail "helm is missing: run make cluster-tools (or set HELM)"; fi
 fi
 
 diagnose() {

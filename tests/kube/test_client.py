@@ -1,14 +1,22 @@
-"""The kube client against the test API server over HTTP: CRUD, merge patches, the status
-subresource, error mapping, selectors, watches, deletion and the bearer token's handling."""
+"""The kube client (the facade over the ``kubernetes`` package) against the test API server
+over HTTP: CRUD, merge patches, the status subresource, error mapping, selectors, watches (and
+their 410 Gone), deletion, the bearer token's handling and the thread pool."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import kmock
+import kubernetes.client
 import pytest
+import yaml
+from aiohttp import web
 
 from shareferry.kube import (
     CONFIGMAPS,
@@ -17,7 +25,6 @@ from shareferry.kube import (
     PODS,
     Conflict,
     KubeClient,
-    KubeConfig,
     KubeError,
     NotFound,
 )
@@ -89,12 +96,11 @@ async def test_merge_patch_deletes_null_keys_and_replaces_lists(kube: KubeClient
 
 
 async def test_status_subresource_is_separate_and_generation_follows_the_spec(kube: KubeClient) -> None:
-    body = copyjob("job1")
+    body = copyjob("job1", parallelism=1)
     body["status"] = {"phase": "Succeeded"}
     created = await kube.create(COPYJOBS, "default", body)
     assert "status" not in created  # a client cannot create an object with a status
     assert created["metadata"]["generation"] == 1
-    assert created["spec"]["mode"] == "copy"  # the CRD's default is applied
 
     status = await kube.patch(
         COPYJOBS, "default", "job1", {"status": {"phase": "Running"}}, subresource="status"
@@ -154,11 +160,13 @@ async def test_already_exists_and_stale_versions_are_conflicts(kube: KubeClient)
 
 async def test_other_errors_keep_the_status_reason_and_message(kube: KubeClient) -> None:
     with pytest.raises(KubeError) as invalid:
-        await kube.create(COPYJOBS, "default", copyjob("bad", parallelism=0))
+        await kube.create(CONFIGMAPS, "default", {"metadata": {}})
     assert not isinstance(invalid.value, (NotFound, Conflict))
     assert invalid.value.status == 422
     assert invalid.value.reason == "Invalid"
-    assert invalid.value.message.startswith('CopyJob.shareferry.dev "bad" is invalid: spec.parallelism')
+    assert invalid.value.message == (
+        "ConfigMap is invalid: metadata.name: Required value: name or generateName is required"
+    )
 
     with pytest.raises(NotFound) as namespace:
         await kube.create(CONFIGMAPS, "nowhere", configmap("c"))
@@ -301,41 +309,129 @@ async def test_finalizers_hold_a_deletion_until_they_are_removed(
     assert cluster.get(CONFIGMAPS, "default", "child") is None
 
 
-async def test_the_bearer_token_is_read_per_request_and_never_shown(
-    cluster: KubeCluster, tmp_path: Path
+async def test_a_kubeconfig_token_is_sent_and_never_shown(
+    cluster: KubeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text("first-secret-token\n")
-    config = KubeConfig(server=cluster.url, token_file=str(token_file))
-    assert "secret-token" not in repr(config)
-    async with KubeClient(config) as kube:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "c",
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                "clusters": [{"name": "k", "cluster": {"server": cluster.url}}],
+                "users": [{"name": "u", "user": {"token": "first-secret-token"}}],
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    async with KubeClient.from_environment() as kube:
         await kube.list(CONFIGMAPS, "default")
-        token_file.write_text("second-secret-token")
         with pytest.raises(NotFound) as caught:
             await kube.get(CONFIGMAPS, "default", "missing")
     sent = [request.headers.get("Authorization") for request in cluster.requests()]
-    assert sent[-2:] == ["Bearer first-secret-token", "Bearer second-secret-token"]
+    assert sent[-2:] == ["Bearer first-secret-token", "Bearer first-secret-token"]
     assert "secret-token" not in str(caught.value)
-    assert "secret-token" not in caught.value.message
+    assert "secret-token" not in repr(caught.value)
 
 
 async def test_an_unreachable_server_is_a_kube_error_without_the_token(unused_tcp_port: int) -> None:
-    config = KubeConfig(server=f"http://127.0.0.1:{unused_tcp_port}", token="very-secret-token")
-    async with KubeClient(config, timeout=5) as kube:
+    configuration = kubernetes.client.Configuration(
+        host=f"http://127.0.0.1:{unused_tcp_port}", api_key={"BearerToken": "Bearer very-secret-token"}
+    )
+    async with KubeClient(configuration, timeout=5) as kube:
         with pytest.raises(KubeError) as caught:
             await kube.get(CONFIGMAPS, "default", "x")
     assert caught.value.status == 0
     assert caught.value.reason == "ServiceUnavailable"
     assert f"127.0.0.1:{unused_tcp_port}" in caught.value.message
+    assert "Connection refused" in caught.value.message
     assert "very-secret-token" not in str(caught.value)
 
 
-async def test_a_vanished_token_file_is_a_kube_error(cluster: KubeCluster, tmp_path: Path) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text("t")
-    async with KubeClient(KubeConfig(server=cluster.url, token_file=str(token_file))) as kube:
-        token_file.unlink()
+async def test_many_calls_at_once_share_a_few_threads(kube: KubeClient) -> None:
+    before = {thread.ident for thread in threading.enumerate()}
+    await kube.create(CONFIGMAPS, "default", configmap("shared", a="1"))
+    answers = await asyncio.gather(*(kube.get(CONFIGMAPS, "default", "shared") for _ in range(30)))
+    assert {answer["data"]["a"] for answer in answers} == {"1"}
+    workers = [
+        thread
+        for thread in threading.enumerate()
+        if thread.ident not in before and thread.name.startswith("kube-api")
+    ]
+    assert 1 <= len(workers) <= 4
+
+
+# -- watches against a server that ends them with an ERROR event, or never ends them -----------
+
+
+@pytest.fixture
+async def stream_server() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    """A plain HTTP server whose configmaps watch sends one ADDED event and then, for a
+    ``resourceVersion`` of "7", a 410 Expired ERROR event (as the API server does once the
+    version left its window), for anything else nothing more until its timeoutSeconds."""
+    seen: list[dict[str, str]] = []
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.query))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        added = {"type": "ADDED", "object": {"metadata": {"name": "cm", "resourceVersion": "8"}}}
+        await response.write(json.dumps(added).encode() + b"\n")
+        if request.query.get("resourceVersion") == "7":
+            gone = {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "message": "too old resource version: 7 (9)",
+                "reason": "Expired",
+                "code": 410,
+            }
+            await response.write(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
+        else:  # until the timeout, or until the client hangs up
+            deadline = time.monotonic() + float(request.query["timeoutSeconds"])
+            while time.monotonic() < deadline and request.transport and not request.transport.is_closing():
+                await asyncio.sleep(0.05)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/{ns}/configmaps", watch)
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_watch_from_a_version_too_old_ends_with_410_gone(
+    stream_server: tuple[str, list[dict[str, str]]],
+) -> None:
+    url, seen = stream_server
+    events: list[str] = []
+    async with KubeClient(kubernetes.client.Configuration(host=url)) as kube:
         with pytest.raises(KubeError) as caught:
-            await kube.list(CONFIGMAPS, "default")
-    assert caught.value.reason == "Unauthorized"
-    assert str(token_file) in caught.value.message
+            async for event in kube.watch(CONFIGMAPS, "default", resource_version="7", timeout_seconds=5):
+                events.append(event["object"]["metadata"]["name"])
+    assert events == ["cm"]
+    assert (caught.value.status, caught.value.reason) == (410, "Expired")
+    assert caught.value.message == "too old resource version: 7 (9)"
+    assert seen == [{"watch": "true", "timeoutSeconds": "5", "resourceVersion": "7"}]
+
+
+async def test_leaving_a_watch_early_ends_its_thread(stream_server: tuple[str, list[dict[str, str]]]) -> None:
+    url, _ = stream_server
+    started = time.monotonic()
+    async with KubeClient(kubernetes.client.Configuration(host=url)) as kube:
+        async for event in kube.watch(CONFIGMAPS, "default", timeout_seconds=60):
+            assert event["type"] == "ADDED"
+            break
+
+        def watching() -> bool:
+            return not any(thread.name == "kube-watch" for thread in threading.enumerate())
+
+        await KubeCluster.wait_for(watching, timeout=5, what="the watch thread to end")
+    assert time.monotonic() - started < 10

@@ -1,5 +1,6 @@
-"""The kube client over TLS: the cluster CA (file or kubeconfig data), insecure mode, and a
-client certificate from a kubeconfig, against a real HTTPS server with generated certificates."""
+"""The kube client over TLS, configured by the ``kubernetes`` package, against a real HTTPS
+server with generated certificates: the cluster CA (file or kubeconfig data), insecure mode, a
+client certificate, an exec credential plugin's token and the in-cluster service account."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import base64
 import datetime
 import ipaddress
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import kubernetes.client
+import kubernetes.config.incluster_config
 import pytest
 import yaml
 from aiohttp import web
@@ -19,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shareferry.kube import CONFIGMAPS, KubeClient, KubeConfig, KubeError, load_config
+from shareferry.kube import CONFIGMAPS, ConfigError, KubeClient, KubeError
 
 
 @dataclass
@@ -120,59 +124,141 @@ async def mtls_server(tmp_path: Path) -> AsyncIterator[TlsServer]:
         yield server
 
 
-async def test_the_cluster_ca_is_trusted_and_the_token_sent(tls_server: TlsServer) -> None:
-    config = KubeConfig(server=tls_server.url, ca_path=str(tls_server.ca_path), token="t0k3n")
-    async with KubeClient(config) as kube:
-        assert (await kube.get(CONFIGMAPS, "default", "cm"))["metadata"]["name"] == "cm"
-    assert tls_server.seen == [{"authorization": "Bearer t0k3n", "client": None}]
-
-
-async def test_an_unknown_ca_is_refused_unless_insecure(tls_server: TlsServer) -> None:
-    async with KubeClient(KubeConfig(server=tls_server.url, token="t0k3n")) as kube:
-        with pytest.raises(KubeError) as caught:
-            await kube.get(CONFIGMAPS, "default", "cm")
-    assert caught.value.status == 0
-    assert "t0k3n" not in str(caught.value)
-    async with KubeClient(KubeConfig(server=tls_server.url, insecure=True)) as kube:
-        assert (await kube.get(CONFIGMAPS, "default", "cm"))["metadata"]["name"] == "cm"
-
-
-async def test_a_kubeconfig_client_certificate_authenticates(mtls_server: TlsServer, tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
+def use_kubeconfig(
+    monkeypatch: pytest.MonkeyPatch, path: Path, *, cluster: dict[str, object], user: dict[str, object]
+) -> None:
+    path.write_text(
         yaml.safe_dump(
             {
                 "current-context": "c",
                 "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-                "clusters": [
-                    {
-                        "name": "k",
-                        "cluster": {
-                            "server": mtls_server.url,
-                            "certificate-authority-data": base64.b64encode(mtls_server.ca.cert).decode(),
-                        },
-                    }
-                ],
-                "users": [
-                    {
-                        "name": "u",
-                        "user": {
-                            "client-certificate-data": base64.b64encode(mtls_server.client.cert).decode(),
-                            "client-key-data": base64.b64encode(mtls_server.client.key).decode(),
-                        },
-                    }
-                ],
+                "clusters": [{"name": "k", "cluster": cluster}],
+                "users": [{"name": "u", "user": user}],
             }
         )
     )
-    async with KubeClient(load_config({"KUBECONFIG": str(kubeconfig)})) as kube:
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+
+async def test_the_cluster_ca_is_trusted_and_the_token_sent(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_kubeconfig(
+        monkeypatch,
+        tmp_path / "kubeconfig",
+        cluster={"server": tls_server.url, "certificate-authority": str(tls_server.ca_path)},
+        user={"token": "t0k3n"},
+    )
+    async with KubeClient.from_environment() as kube:
+        assert (await kube.get(CONFIGMAPS, "default", "cm"))["metadata"]["name"] == "cm"
+    assert tls_server.seen == [{"authorization": "Bearer t0k3n", "client": None}]
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+async def test_an_unknown_ca_is_refused_unless_insecure(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    use_kubeconfig(monkeypatch, kubeconfig, cluster={"server": tls_server.url}, user={"token": "t0k3n"})
+    async with KubeClient.from_environment() as kube:
+        with pytest.raises(KubeError) as caught:
+            await kube.get(CONFIGMAPS, "default", "cm")
+    assert (caught.value.status, caught.value.reason) == (0, "ServiceUnavailable")
+    assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message, caught.value.message
+    assert caught.value.message.startswith(f"cannot reach the API server {tls_server.url}: SSLError")
+    assert "t0k3n" not in str(caught.value)
+    assert tls_server.seen == []
+    use_kubeconfig(
+        monkeypatch, kubeconfig, cluster={"server": tls_server.url, "insecure-skip-tls-verify": True}, user={}
+    )
+    async with KubeClient.from_environment() as kube:
+        assert (await kube.get(CONFIGMAPS, "default", "cm"))["metadata"]["name"] == "cm"
+
+
+async def test_a_kubeconfig_client_certificate_authenticates(
+    mtls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_kubeconfig(
+        monkeypatch,
+        tmp_path / "kubeconfig",
+        cluster={
+            "server": mtls_server.url,
+            "certificate-authority-data": base64.b64encode(mtls_server.ca.cert).decode(),
+        },
+        user={
+            "client-certificate-data": base64.b64encode(mtls_server.client.cert).decode(),
+            "client-key-data": base64.b64encode(mtls_server.client.key).decode(),
+        },
+    )
+    async with KubeClient.from_environment() as kube:
         await kube.get(CONFIGMAPS, "default", "cm")
     assert mtls_server.seen == [{"authorization": None, "client": "shareferry-operator"}]
 
 
-async def test_an_unreadable_ca_file_is_a_kube_error(tls_server: TlsServer, tmp_path: Path) -> None:
-    config = KubeConfig(server=tls_server.url, ca_path=str(tmp_path / "missing-ca.crt"))
-    async with KubeClient(config) as kube:
-        with pytest.raises(KubeError) as caught:
-            await kube.get(CONFIGMAPS, "default", "cm")
-    assert "cannot load the TLS files" in caught.value.message
+async def test_an_exec_plugin_token_reaches_the_server_over_tls(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import json\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',\n"
+        "                  'status': {'token': 'from-the-plugin'}}))\n"
+    )
+    use_kubeconfig(
+        monkeypatch,
+        tmp_path / "kubeconfig",
+        cluster={"server": tls_server.url, "certificate-authority": str(tls_server.ca_path)},
+        user={
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": sys.executable,
+                "args": [str(plugin)],
+                "interactiveMode": "Never",
+            }
+        },
+    )
+    async with KubeClient.from_environment() as kube:
+        await kube.get(CONFIGMAPS, "default", "cm")
+    assert tls_server.seen == [{"authorization": "Bearer from-the-plugin", "client": None}]
+
+
+async def test_in_cluster_the_service_account_token_and_ca_are_used(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("service-account-token")
+    (account / "ca.crt").write_bytes(tls_server.ca.cert)
+    # The package's own seam: its loader reads these two files from a directory of our choosing.
+    loader = kubernetes.config.incluster_config.InClusterConfigLoader(
+        token_filename=str(account / "token"),
+        cert_filename=str(account / "ca.crt"),
+        environ={
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": tls_server.url.rsplit(":", 1)[1],
+        },
+    )
+    configuration = kubernetes.client.Configuration()
+    loader.load_and_set(configuration)
+    async with KubeClient(configuration) as kube:
+        await kube.get(CONFIGMAPS, "default", "cm")
+    assert tls_server.seen == [{"authorization": "bearer service-account-token", "client": None}]
+
+
+async def test_a_missing_ca_file_is_a_config_error(
+    tls_server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "missing-ca.crt"
+    use_kubeconfig(
+        monkeypatch,
+        tmp_path / "kubeconfig",
+        cluster={"server": tls_server.url, "certificate-authority": str(missing)},
+        user={"token": "t0k3n"},
+    )
+    with pytest.raises(ConfigError) as caught:
+        KubeClient.from_environment()
+    assert (
+        str(caught.value)
+        == f"cannot use the kubeconfig {tmp_path / 'kubeconfig'}: File does not exist: {missing}"
+    )

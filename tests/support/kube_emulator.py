@@ -101,8 +101,6 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     handlers are replaced.
     """
 
-    validate_schemas: bool = True
-    _schemas: dict[kmock.resource, Any] = attrs.field(factory=dict, init=False)
     _write_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, init=False)
     _log: list[LoggedEvent] = attrs.field(factory=list, init=False)
     _log_changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
@@ -111,12 +109,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     # -- registration -----------------------------------------------------------------------
 
-    def register(self, res: kmock.resource, info: kmock.ResourceInfo, *, schema: Any = None) -> None:
-        """Serve ``res``; ``schema`` (a ``tests.crds.schema.CrdSchema``) prunes, defaults and
-        validates its objects as the API server does for a CRD."""
+    def register(self, res: kmock.resource, info: kmock.ResourceInfo) -> None:
+        """Serve ``res`` (its objects are stored as given: no schema is applied)."""
         self.resources[res] = info
-        if schema is not None:
-            self._schemas[res] = schema
 
     def info(self, res: kmock.resource) -> kmock.ResourceInfo | None:
         # Not .get(): KMock's ResourcesArray creates a missing entry on item access.
@@ -321,30 +316,6 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _admit(self, res: kmock.resource, obj: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-        """Prune, default and validate a custom resource by its CRD schema (422 when invalid)."""
-        schema = self._schemas.get(res)
-        if schema is None or not self.validate_schemas:
-            return obj
-        meta = obj.get("metadata")
-        stored: dict[str, Any] = schema.default(obj)
-        stored["metadata"] = meta
-        errors = schema.validate(stored, old)
-        if errors:
-            info = self.info(res)
-            kind = f"{info.kind if info else res.plural}.{res.group}"
-            text = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
-            raise _status_error(
-                422,
-                "Invalid",
-                f'{kind} "{_meta(obj).get("name")}" is invalid: {text}',
-                name=_meta(obj).get("name"),
-                group=res.group,
-                kind=info.kind if info else res.plural,
-                causes=[{"message": error} for error in errors],
-            )
-        return stored
-
     async def _serve_create(self, request: kmock.Request) -> kmock.Payload:
         async with self._write_lock:
             return await self._create(request)
@@ -412,8 +383,6 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             meta.pop("finalizers")
         if res == SECRETS:
             _fold_string_data(body)
-        body = self._admit(res, body, None)
-        meta = body["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
         meta["generation"] = 1
@@ -506,7 +475,6 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             )
         if new == old:
             return old  # a no-op write changes no version and sends no watch event
-        new = self._admit(res, new, old)
         meta = new["metadata"]
         skipped = {"metadata", "status"} if has_status else {"metadata"}
         if {k: v for k, v in new.items() if k not in skipped} != {

@@ -204,6 +204,38 @@ async def test_a_worker_without_its_copyjob_or_credentials_says_why(
     assert code == 2 and "SHAREFERRY_COPYJOB_NAME" in err
 
 
+async def test_a_worker_that_cannot_find_or_reach_its_api_server_says_so(
+    cluster: KubeCluster, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    env = pod_environment(cluster, tmp_path)
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        env.pop(name, None)
+    env["HOME"] = str(tmp_path)  # no ~/.kube/config there
+    code, _, err = await worker(env)
+    assert code == 3
+    assert err.strip().splitlines() == [
+        "shareferry worker: no Kubernetes API server configured: run in a cluster, or provide a kubeconfig "
+        "(KUBECONFIG or ~/.kube/config; no file at ~/.kube/config)"
+    ]
+
+    kubeconfig = tmp_path / "unreachable.yaml"
+    kubeconfig.write_text(
+        "current-context: c\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        f"clusters: [{{name: k, cluster: {{server: 'http://127.0.0.1:{unused_tcp_port}'}}}}]\n"
+        "users: [{name: u, user: {token: worker-s3cr3t}}]\n"
+    )
+    env["KUBECONFIG"] = str(kubeconfig)
+    code, _, err = await worker(env)
+    assert code == 3
+    (line,) = err.strip().splitlines()
+    assert line.startswith(
+        f"shareferry worker: cannot read CopyJob default/ingest: ServiceUnavailable: cannot reach the API server "
+        f"http://127.0.0.1:{unused_tcp_port}: "
+    )
+    assert "Connection refused" in line and "s3cr3t" not in err
+
+
 async def test_the_status_sink_replaces_a_configmap_and_survives_a_deleted_copyjob(
     cluster: KubeCluster, emulator: RunningEmulator
 ) -> None:

@@ -16,7 +16,8 @@ environment:
   SHAREFERRY_WORKER_SERVICE_ACCOUNT     the worker pods' ServiceAccount (default shareferry-worker)
   SHAREFERRY_STATUS_INTERVAL            seconds between a worker's status updates (default 5)
   SHAREFERRY_WATCH_NAMESPACES           comma-separated namespaces, when --namespace is not given
-the Kubernetes API is found in-cluster, or through SHAREFERRY_KUBE_SERVER, or $KUBECONFIG."""
+the Kubernetes API is found in-cluster (the pod's service account), else through the kubeconfig
+($KUBECONFIG or ~/.kube/config: its current context, with any exec credential plugin)."""
 
 
 def register(commands: Any) -> None:

@@ -4,7 +4,7 @@ Everything comes from the environment the operator gives the pod, never from arg
 ``SHAREFERRY_COPYJOB_NAMESPACE`` / ``SHAREFERRY_COPYJOB_NAME`` (the CopyJob), ``JOB_COMPLETION_INDEX``
 (the shard, set by Kubernetes in an Indexed Job; default 0), ``SHAREFERRY_SHARD_COUNT`` (default
 1), each side's credentials under ``SHAREFERRY_SOURCE_`` / ``SHAREFERRY_DESTINATION_``, and the
-API server (in-cluster service account, or ``SHAREFERRY_KUBE_SERVER``). The worker loads the
+API server (in-cluster service account, or the kubeconfig in ``KUBECONFIG``). The worker loads the
 CopyJob and its FileShares, runs the shard, patches ``status.shardReports.<index>`` while it
 runs and when it ends, writes its MD5 results ConfigMap, and exits 0 (all done), 1 (some files
 failed), 2 (the spec cannot run, or the CopyJob is gone: no retry helps) or 3 (the copy failed
@@ -31,7 +31,7 @@ Run one shard of a CopyJob, as a worker pod the operator started. Everything com
 environment, never from arguments: SHAREFERRY_COPYJOB_NAMESPACE and SHAREFERRY_COPYJOB_NAME (the
 CopyJob), JOB_COMPLETION_INDEX (the shard; default 0) and SHAREFERRY_SHARD_COUNT (default 1),
 each side's credentials under SHAREFERRY_SOURCE_ / SHAREFERRY_DESTINATION_, and the API server
-(the pod's service account, or SHAREFERRY_KUBE_SERVER). It reports into the CopyJob's
+(the pod's service account, or the kubeconfig in KUBECONFIG). It reports into the CopyJob's
 status.shardReports and writes the shard's MD5 results ConfigMap. Exit status: 0 all done, 1
 some files failed, 2 the CopyJob cannot run as written (or is gone), 3 the copy failed as a whole.
 """
@@ -151,16 +151,16 @@ async def _load(kube: Any, namespace: str, name: str) -> tuple[dict[str, Any], d
 
 
 async def _work(environ: Mapping[str, str], *, namespace: str, name: str, index: int, count: int) -> int:
-    from shareferry.kube import ConfigError, KubeClient, load_config
+    from shareferry.kube import ConfigError, KubeClient
     from shareferry.worker.reporter import ShardSink
     from shareferry.worker.runner import run_shard
     from shareferry.worker.sinks import ApiStatusSink, PrintSink
 
     try:
-        config = load_config(environ)
+        client = KubeClient.from_environment()
     except ConfigError as exc:
         raise WorkerSetupError(str(exc), EXIT_JOB_FAILED) from None
-    async with KubeClient.from_config(config) as kube:
+    async with client as kube:
         copyjob, fileshares = await _load(kube, namespace, name)
         label = f"CopyJob {namespace}/{name} shard {index}/{count}"
         sinks: list[ShardSink] = [

@@ -31,11 +31,11 @@ from typing import Any, cast
 import kopf
 
 from shareferry.api import names
-from shareferry.controller import copyjob_ops, fileshare_pass, schedule_ops
+from shareferry.controller import copyjob_ops, fileshare_pass, login, schedule_ops
 from shareferry.controller.context import ControllerContext
 from shareferry.controller.copyjob_logic import Transition
 from shareferry.core.shares import ShareError
-from shareferry.kube import FILESHARES, SYNCSCHEDULES, load_config
+from shareferry.kube import FILESHARES, SYNCSCHEDULES
 
 FINALIZER = "shareferry.dev/finalizer"
 COPYJOB = (names.GROUP, names.VERSION, names.COPYJOBS)
@@ -103,20 +103,7 @@ def build_registry(
         )
         settings.posting.level = logging.WARNING  # our own events are posted explicitly
 
-    @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        config = load_config()
-        token = config.bearer_token()
-        return kopf.ConnectionInfo(
-            server=config.server,
-            ca_path=config.ca_path,
-            ca_data=config.ca_data,
-            insecure=config.insecure,
-            scheme="Bearer" if token else None,
-            token=token,
-            certificate_path=config.client_cert_path,
-            private_key_path=config.client_key_path,
-        )
+    kopf.on.login(registry=registry)(login.login)
 
     @kopf.on.resume(*COPYJOB, registry=registry)
     @kopf.on.create(*COPYJOB, registry=registry)

@@ -18,7 +18,7 @@ from shareferry.controller.context import ControllerContext, utc_now
 from shareferry.controller.handlers import build_registry
 from shareferry.controller.metrics import OperatorMetrics
 from shareferry.controller.settings import OperatorSettings
-from shareferry.kube import KubeClient, KubeConfig, load_config
+from shareferry.kube import KubeClient
 
 
 async def run_operator(
@@ -26,7 +26,7 @@ async def run_operator(
     namespaces: Sequence[str] = (),
     settings: OperatorSettings | None = None,
     metrics: OperatorMetrics | None = None,
-    config: KubeConfig | None = None,
+    kube: KubeClient | None = None,
     clock: Callable[[], datetime] = utc_now,
     liveness_endpoint: str | None = None,
     stop_flag: asyncio.Event | None = None,
@@ -35,10 +35,11 @@ async def run_operator(
     """Run until ``stop_flag`` is set (or the process is signalled).
 
     ``namespaces`` empty: every namespace (cluster-wide); otherwise only those (glob patterns
-    as kopf accepts them).
+    as kopf accepts them). ``kube`` None: a client of the API server the environment names
+    (in-cluster or kubeconfig), the one kopf logs in to as well.
     """
     context = ControllerContext(
-        kube=KubeClient.from_config(config or load_config()),
+        kube=kube or KubeClient.from_environment(),
         settings=settings or OperatorSettings.from_environment(),
         metrics=metrics or OperatorMetrics(),
         clock=clock,

@@ -1,7 +1,9 @@
-"""A small async Kubernetes API client (aiohttp) and its configuration; imports nothing of ours."""
+"""ShareFerry's Kubernetes API access: an async facade (:class:`KubeClient`) over the
+``kubernetes`` package, the configuration that package loads (in-cluster or kubeconfig), the
+resources ShareFerry uses and the errors callers catch. Imports nothing else of ShareFerry."""
 
 from shareferry.kube.client import KubeClient
-from shareferry.kube.config import KubeConfig, load_config
+from shareferry.kube.config import Credentials, credentials, load_configuration
 from shareferry.kube.errors import ConfigError, Conflict, KubeError, NotFound
 from shareferry.kube.resources import (
     CONFIGMAPS,
@@ -32,10 +34,11 @@ __all__ = [
     "SYNCSCHEDULES",
     "ConfigError",
     "Conflict",
+    "Credentials",
     "KubeClient",
-    "KubeConfig",
     "KubeError",
     "NotFound",
     "Resource",
-    "load_config",
+    "credentials",
+    "load_configuration",
 ]

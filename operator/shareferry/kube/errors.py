@@ -1,9 +1,16 @@
-"""Errors of the Kubernetes client: an API server Status becomes one of these exceptions."""
+"""Errors of the Kubernetes client: an API server Status becomes one of these exceptions.
+
+They stay ours rather than ``kubernetes.client.ApiException``: callers catch ``NotFound`` and
+``Conflict`` by class and print ``reason``/``message``, and an ApiException's text carries the
+whole HTTP exchange (headers and body) where one line is wanted."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
+
+import kubernetes.client
 
 
 class KubeError(Exception):
@@ -11,7 +18,7 @@ class KubeError(Exception):
 
     ``reason`` is the Status' CamelCase reason (``NotFound``, ``Conflict``, ``AlreadyExists``,
     ``Invalid``, ``Forbidden``...) and ``message`` its human text. The message never holds a
-    credential: the client never puts request headers into it.
+    credential: it is made from the server's answer, never from the request's headers.
     """
 
     def __init__(self, *, status: int, reason: str, message: str) -> None:
@@ -66,3 +73,29 @@ def error_from_response(status: int, body: Any, *, fallback_text: str = "") -> K
     elif status == 409:
         cls = Conflict
     return cls(status=status, reason=reason, message=message)
+
+
+def error_from_api_exception(exc: kubernetes.client.ApiException) -> KubeError:
+    """Our exception for the ``kubernetes`` package's: the server's Status when the exception
+    carries the answer's body; the ``Reason: message`` a watch ``ERROR`` event becomes; else
+    (``status`` 0) a connection or TLS failure described by the package."""
+    status = int(exc.status or 0)
+    body = exc.body if isinstance(exc.body, str) else None
+    if status and body is not None:
+        return error_from_response(status, _decode(body), fallback_text=body)
+    text = " ".join(str(exc.reason or "").split())
+    if status:
+        reason, separator, message = text.partition(": ")
+        if separator and reason.isalnum():
+            return error_from_response(status, {"reason": reason, "message": message})
+        return error_from_response(status, None, fallback_text=text)
+    return KubeError(
+        status=0, reason="ServiceUnavailable", message=text or "the API server could not be reached"
+    )
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None

@@ -1,4 +1,10 @@
-"""The API resources ShareFerry talks to, and how each one's URL path is built."""
+"""The API resources ShareFerry talks to, and how each one's URL path is built.
+
+These stay ours: the ``kubernetes`` package has a generated method per built-in kind (model
+objects, no merge patch on the core API's generic path) and ``CustomObjectsApi`` only for
+``/apis/<group>``; its ``dynamic`` client finds paths through discovery requests at start-up.
+A descriptor names one resource in one line, builds its path with no request, and is what the
+facade, the test cluster and the callers share."""
 
 from __future__ import annotations
 
