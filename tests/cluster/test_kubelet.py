@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -433,22 +432,30 @@ def test_a_volume_at_tmp_hides_nothing_the_container_needs(cluster: Cluster, nam
     assert cluster.log(version).startswith("shareferry ")
 
 
-def _last_status_before_deletion(cluster: Cluster, namespace: str, name: str, timeout: float) -> Json | None:
-    """Watch the pod until it is deleted; the last version seen before the DELETED event."""
+def _last_versions_before_deletion(
+    cluster: Cluster, namespace: str, names: set[str], since: str, timeout: float
+) -> dict[str, Json]:
+    """Watch the namespace's pods from resource version ``since`` until every one of ``names``
+    is deleted; the last version of each seen before its DELETED event."""
     watch = kubernetes.watch.Watch()
-    last: Json | None = None
+    last: dict[str, Json] = {}
+    gone: set[str] = set()
     for event in watch.stream(
         cluster.core.list_namespaced_pod,
         namespace,
-        field_selector=f"metadata.name={name}",
+        resource_version=since,
         timeout_seconds=int(timeout),
         deserialize=False,
     ):
+        name = event["object"]["metadata"]["name"]
         if event["type"] == "DELETED":
-            watch.stop()
-            return last
-        last = event["object"]
-    return None
+            gone.add(name)
+            if gone >= names:
+                watch.stop()
+                break
+        else:
+            last[name] = event["object"]
+    return {name: last[name] for name in gone if name in last}
 
 
 def test_deleting_a_running_pod_sends_sigterm_and_the_pod_is_gone_within_its_grace(
@@ -463,29 +470,18 @@ def test_deleting_a_running_pod_sends_sigterm_and_the_pod_is_gone_within_its_gra
     for name in ("polite", "stubborn"):
         running = wait_for(f"{name} to run", lambda name=name: phase_of(cluster, namespace, name, "Running"))
         wait_for(f"{name} to start", lambda running=running: "started" in cluster.log(running))
-    outcome: dict[str, Json | None] = {}
-    watchers = [
-        threading.Thread(
-            target=lambda n=n: outcome.__setitem__(n, _last_status_before_deletion(cluster, namespace, n, 30))
-        )
-        for n in ("polite", "stubborn")
-    ]
-    for thread in watchers:
-        thread.start()
-    time.sleep(0.5)  # let the watches start
+    since = call_sync(cluster.core.list_namespaced_pod, namespace)["metadata"]["resourceVersion"]
 
     started = time.monotonic()
     call_sync(cluster.core.delete_namespaced_pod, "polite", namespace)
     call_sync(cluster.core.delete_namespaced_pod, "stubborn", namespace)
-    for thread in watchers:
-        thread.join(35)
+    outcome = _last_versions_before_deletion(cluster, namespace, {"polite", "stubborn"}, since, 30)
     elapsed = time.monotonic() - started
 
     assert cluster.pod(namespace, "polite") is None
     assert cluster.pod(namespace, "stubborn") is None
     assert elapsed < 15
     polite, stubborn = outcome["polite"], outcome["stubborn"]
-    assert polite is not None and stubborn is not None
     assert "got TERM" in cluster.log(polite)
     assert polite["status"]["phase"] == "Succeeded"
     assert state_of(polite)["state"]["terminated"]["exitCode"] == 0
