@@ -40,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = build.link_user_tools(tools)
     try:
         state = controlplane.up(state_dir, tools=tools, kubelet=not args.no_kubelet)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # up() has stopped what it started
         print(f"cluster: {exc}", file=sys.stderr)
-        controlplane.down(state_dir)
         return 1
+    except KeyboardInterrupt:
+        print("cluster: interrupted; stopped what had started", file=sys.stderr)
+        return 130
     print(f"cluster: kubectl and helm are in {bin_dir}; logs in {state.root / 'logs'}", file=sys.stderr)
     print(f"KUBECONFIG={state.kubeconfig}")
     return 0

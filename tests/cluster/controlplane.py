@@ -18,6 +18,8 @@ command that started them; ``down`` stops them (SIGTERM, then SIGKILL after a gr
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -28,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -215,6 +218,15 @@ def running(state_dir: Path = DEFAULT_STATE) -> State | None:
     return state
 
 
+@contextlib.contextmanager
+def _locked(state_dir: Path) -> Iterator[None]:
+    """One `up` or `down` at a time per state directory (two `make cluster` at once start one)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(
     state_dir: Path = DEFAULT_STATE,
     *,
@@ -222,11 +234,32 @@ def up(
     kubelet: bool = True,
     timeout: float = 180.0,
 ) -> State:
-    """Start the control plane in ``state_dir`` (reusing one already running there)."""
+    """Start the control plane in ``state_dir`` (reusing one already running there); on any
+    failure or interruption, stop whatever it had started."""
+    if kubelet and os.geteuid() != 0:
+        raise RuntimeError(
+            "the process kubelet needs root (it runs each pod in mount and PID namespaces of its own); "
+            "run as root, or start the control plane alone with --no-kubelet"
+        )
+    with _locked(state_dir):
+        try:
+            return _up(state_dir, tools=tools, kubelet=kubelet, timeout=timeout)
+        except BaseException:
+            _down(state_dir)
+            raise
+
+
+def _up(
+    state_dir: Path = DEFAULT_STATE,
+    *,
+    tools: Toolset | None = None,
+    kubelet: bool = True,
+    timeout: float = 180.0,
+) -> State:
     existing = running(state_dir)
     if existing is not None:
         return existing
-    down(state_dir)  # whatever half of an earlier one is left
+    _down(state_dir)  # whatever half of an earlier one is left
     tools = tools or ensure_built()
     started = time.monotonic()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -411,6 +444,11 @@ def _http_ok(url: str) -> bool:
 
 def down(state_dir: Path = DEFAULT_STATE, *, grace: float = 15.0) -> bool:
     """Stop every process of the control plane in ``state_dir``; True if any was running."""
+    with _locked(state_dir):
+        return _down(state_dir, grace=grace)
+
+
+def _down(state_dir: Path, *, grace: float = 15.0) -> bool:
     state = State.load(state_dir)
     if state is None:
         return False
