@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from typing import Any
 
@@ -320,3 +321,43 @@ def test_a_fileshare_with_deletion_policy_delete_removes_its_share(release: Rele
     release.wait_ready_share("kept")
     release.kube.run("delete", "fileshare", "kept", "-n", NAMESPACE, timeout=120)
     assert "kept" in {share.name for share in release.service.list_shares()}
+
+
+def test_an_evicted_worker_does_not_use_up_the_backoff_limit(release: Release) -> None:
+    """A node drain evicts pods (the Eviction API marks them DisruptionTarget): the worker Job's
+    podFailurePolicy ignores such a failure, so even backoffLimit 0 survives it."""
+    data = release.volume("evicted-data")
+    tree = {f"chunk-{index:02}.bin": os.urandom(256 * 1024) for index in range(12)}
+    write_local(data, tree)
+    release.volume("evicted-state")
+    release.service.create_share("evicted")
+    release.apply(
+        release.copyjob(
+            "evicted",
+            source={"pvc": {"claimName": "evicted-data"}},
+            destination=release.share_url("evicted"),
+            options={"capMbps": 4, "concurrency": 2},  # 3 MiB at 4 Mbit/s: about 6 s
+            stateVolume={"claimName": "evicted-state"},
+            backoffLimit=0,
+        )
+    )
+    job_name = wait_for(
+        lambda: (body := release.get("copyjob", "evicted")) and body.get("status", {}).get("jobName"),
+        what="the worker Job",
+    )
+    pod = _running_pod(release, job_name)
+    name = pod["metadata"]["name"]
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+    }
+    release.kube.run(
+        "create", "--raw", f"/api/v1/namespaces/{NAMESPACE}/pods/{name}/eviction", "-f", "-", stdin=json.dumps(eviction)
+    )  # fmt: skip
+    body = release.wait_finished("evicted", timeout=180)
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    assert read_share(release.service.get_share_client("evicted")).files == tree
+    job = release.get("job", job_name)
+    assert job is not None
+    assert job["status"].get("failed", 0) == 0, job["status"]  # the evicted pod was not counted

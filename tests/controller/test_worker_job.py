@@ -188,8 +188,12 @@ def test_a_state_volume_keeps_job_plans_across_pod_retries() -> None:
 
 def test_a_bad_spec_fails_the_job_without_retries() -> None:
     job = build_worker_job(example("copyjob-upload.yaml"), settings=SETTINGS, spec_hash="h")
-    [rule] = job["spec"]["podFailurePolicy"]["rules"]
-    assert rule == {
+    bad_spec, disruption = job["spec"]["podFailurePolicy"]["rules"]
+    assert bad_spec == {
         "action": "FailJob",
         "onExitCodes": {"containerName": "worker", "operator": "In", "values": [2]},
+    }
+    assert disruption == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
     }

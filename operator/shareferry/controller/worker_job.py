@@ -189,7 +189,10 @@ def build_worker_job(
     if parallelism > 1:
         job_spec["completionMode"] = "Indexed"
     # A bad spec (exit 2) fails the same way every time: fail the Job at once instead of
-    # spending backoffLimit retries on it.
+    # spending backoffLimit retries on it. A pod ended by a disruption (an eviction in a node
+    # drain, a preemption, a node shutdown: the pod then carries the DisruptionTarget
+    # condition) did nothing wrong: its replacement resumes, and backoffLimit is left for
+    # real failures, so a cluster upgrade cannot use it up.
     job_spec["podFailurePolicy"] = {
         "rules": [
             {
@@ -199,7 +202,8 @@ def build_worker_job(
                     "operator": "In",
                     "values": [EXIT_BAD_SPEC],
                 },
-            }
+            },
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
         ]
     }
     for key in ("activeDeadlineSeconds", "ttlSecondsAfterFinished"):
