@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,6 +134,10 @@ def test_the_migration_values_install_and_run_to_completion(migration: tuple[Kub
     logs = sorted((kube.state.root / "kubelet" / "pods").glob("*/*.log"))
     assert logs
     assert [p.name for p in logs if "forbidden" in p.read_text(errors="replace").lower()] == []
+    # Nor did any log line print the SAS signature or the new account's key.
+    signature = dict(part.split("=", 1) for part in sas.split("&"))["sig"]
+    for secret in (signature, urllib.parse.unquote(signature), new.account().key):
+        assert [p.name for p in logs if secret in p.read_text(errors="replace")] == []
     # The old account was only read.
     for share, tree in TREES.items():
         assert read_share(service(old).get_share_client(share)).files == tree
