@@ -12,7 +12,8 @@ registry and a clock the test moves by hand.
 ``world.namespace``, ``world.emulator``, ``world.metrics`` (the operator's Prometheus registry),
 ``world.clock`` (the time the controller sees: it follows the real clock until a test moves it),
 ``world.lists`` (the label-selected lists the operator's own client made), and helpers to seed
-Secrets, FileShares and volumes.
+Secrets, FileShares and volumes. When the test ends, no container log of its namespace may say
+Forbidden (the workers run under the chart's Role; a refusal they log and survive still fails).
 """
 
 from __future__ import annotations
@@ -210,6 +211,20 @@ async def world(
                 clock=clock,
                 operator_kube=kube,
             )
+    assert forbidden_in_worker_logs(operator_plane, kube_namespace) == {}
+
+
+def forbidden_in_worker_logs(plane: Plane, namespace: str) -> dict[str, list[str]]:
+    """The lines of this namespace's container logs that say Forbidden: a worker the chart's
+    Role does not allow something (it may log and carry on, so the test itself may not see it)."""
+    offenders: dict[str, list[str]] = {}
+    for path in sorted((plane.kubelet_dir / "pods").glob(f"{namespace}_*/*.log")):
+        lines = [
+            line for line in path.read_text(errors="replace").splitlines() if "forbidden" in line.lower()
+        ]
+        if lines:
+            offenders[path.parent.name] = lines[:5]
+    return offenders
 
 
 def status_of(body: Mapping[str, Any] | None) -> dict[str, Any]:
