@@ -5,9 +5,11 @@ tests/conftest.py loads.
 Why not the session's ``control_plane`` (tests/cluster/fixtures.py)? The chart's operator that
 ``release`` installs there watches every namespace; an in-process operator on the same server
 would race it for every CopyJob. So ``operator_plane`` starts a second one (etcd, API server,
-controller manager, scheduler, process kubelet, in a temporary directory; about 15 s, once per
-session and only when a test asks for it), installs ShareFerry's CRDs and renders the chart once
-to take from it what the tests install themselves:
+controller manager, scheduler, process kubelet, in a temporary directory), installs ShareFerry's
+CRDs, waits until the garbage collector knows them (it looks for new kinds every 30 s) and
+renders the chart once to take from it what the tests install themselves. That costs about half
+a minute, so it is done once per session (the three directories share it, one namespace per
+test keeps them apart) and only when a test asks for it. From the chart:
 
 * the worker ServiceAccount, Role and RoleBinding (``Plane.worker_manifests(namespace)``): worker
   pods run under the chart's own RBAC;
