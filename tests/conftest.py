@@ -10,7 +10,7 @@ from azure.storage.fileshare import ShareClient, ShareServiceClient
 
 from shareferry.emulator import EmulatorConfig, RunningEmulator
 
-pytest_plugins = ["tests.cluster.fixtures"]
+pytest_plugins = ["tests.cluster.fixtures", "tests.support.operator_plane"]
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ one-line errors when neither is usable; and what kopf's login is handed."""
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import pytest
 import yaml
 
 from shareferry.controller.login import login
-from shareferry.kube import CONFIGMAPS, ConfigError, KubeClient, credentials, load_configuration
-from tests.support.kube_cluster import KubeCluster
+from shareferry.kube import SERVICEACCOUNTS, ConfigError, KubeClient, credentials, load_configuration
+from tests.support.operator_plane import Plane
 
 
 @pytest.fixture(autouse=True)
@@ -173,15 +174,16 @@ def test_an_unusable_kubeconfig_is_a_one_line_error(
 
 
 def write_exec_plugin(tmp_path: Path) -> Path:
-    """A credential plugin as kubelogin is one: it prints an ExecCredential with a token, a new
-    one each time it runs (numbered by a counter file), already expired when told so."""
+    """A credential plugin as kubelogin is one: it prints an ExecCredential with a token, the next
+    one of a list each time it runs (counted in a counter file), already expired when told so."""
     script = tmp_path / "plugin.py"
     script.write_text(
         "import json, os, pathlib\n"
         "counter = pathlib.Path(os.environ['PLUGIN_COUNTER'])\n"
         "runs = int(counter.read_text()) + 1 if counter.exists() else 1\n"
         "counter.write_text(str(runs))\n"
-        "status = {'token': f'exec-token-{runs}'}\n"
+        "tokens = json.loads(pathlib.Path(os.environ['PLUGIN_TOKENS']).read_text())\n"
+        "status = {'token': tokens[(runs - 1) % len(tokens)]}\n"
         "if os.environ.get('PLUGIN_EXPIRED'):\n"
         "    status['expirationTimestamp'] = '2000-01-01T00:00:00Z'\n"
         "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
@@ -190,8 +192,13 @@ def write_exec_plugin(tmp_path: Path) -> Path:
     return script
 
 
-def exec_user(tmp_path: Path, *, expired: bool) -> dict[str, object]:
-    env = [{"name": "PLUGIN_COUNTER", "value": str(tmp_path / "runs")}]
+def exec_user(tmp_path: Path, *, expired: bool, tokens: list[str] | None = None) -> dict[str, object]:
+    listed = tmp_path / "tokens.json"
+    listed.write_text(json.dumps(tokens or [f"exec-token-{run}" for run in range(1, 4)]))
+    env = [
+        {"name": "PLUGIN_COUNTER", "value": str(tmp_path / "runs")},
+        {"name": "PLUGIN_TOKENS", "value": str(listed)},
+    ]
     if expired:
         env.append({"name": "PLUGIN_EXPIRED", "value": "1"})
     return {
@@ -205,33 +212,68 @@ def exec_user(tmp_path: Path, *, expired: bool) -> dict[str, object]:
     }
 
 
+async def service_account_tokens(namespace: str, plane: Plane, names: list[str]) -> list[str]:
+    """A token (TokenRequest API) for each of new ServiceAccounts ``names``."""
+    tokens = []
+    async with plane.client() as admin:
+        for name in names:
+            await admin.create(SERVICEACCOUNTS, namespace, {"metadata": {"name": name}})
+            answer = await admin.request(
+                "POST",
+                SERVICEACCOUNTS.path(namespace, name, "token"),
+                body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+            )
+            tokens.append(str(answer["status"]["token"]))
+    return tokens
+
+
+async def who_am_i(kube: KubeClient) -> str:
+    """The user the server authenticated the request as (a SelfSubjectReview)."""
+    answer = await kube.request(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+    )
+    return str(answer["status"]["userInfo"]["username"])
+
+
+def real_server(plane: Plane) -> dict[str, object]:
+    return {"server": plane.state.server, "certificate-authority": str(plane.state.pki.ca_cert)}
+
+
 async def test_an_exec_credential_plugin_token_reaches_the_server(
-    cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    operator_plane: Plane, kube_namespace: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    accounts = ["exec-1", "exec-2", "exec-3"]
+    tokens = await service_account_tokens(kube_namespace, operator_plane, accounts)
     path = write_kubeconfig(
-        tmp_path / "config", user=exec_user(tmp_path, expired=False), cluster={"server": cluster.url}
+        tmp_path / "config",
+        user=exec_user(tmp_path, expired=False, tokens=tokens),
+        cluster=real_server(operator_plane),
     )
     monkeypatch.setenv("KUBECONFIG", str(path))
     async with KubeClient.from_environment() as kube:
-        await kube.list(CONFIGMAPS, "default")
-        await kube.list(CONFIGMAPS, "other")
-    sent = [request.headers.get("Authorization") for request in cluster.requests()]
-    assert sent[-2:] == ["Bearer exec-token-1", "Bearer exec-token-1"]
+        seen = [await who_am_i(kube), await who_am_i(kube)]
+    assert seen == [f"system:serviceaccount:{kube_namespace}:exec-1"] * 2
     assert (tmp_path / "runs").read_text() == "1"  # one run: the token has not expired
 
 
 async def test_an_expired_exec_token_is_fetched_again(
-    cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    operator_plane: Plane, kube_namespace: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    accounts = ["exec-1", "exec-2", "exec-3"]
+    tokens = await service_account_tokens(kube_namespace, operator_plane, accounts)
     path = write_kubeconfig(
-        tmp_path / "config", user=exec_user(tmp_path, expired=True), cluster={"server": cluster.url}
+        tmp_path / "config",
+        user=exec_user(tmp_path, expired=True, tokens=tokens),
+        cluster=real_server(operator_plane),
     )
     monkeypatch.setenv("KUBECONFIG", str(path))
     async with KubeClient.from_environment() as kube:
-        await kube.list(CONFIGMAPS, "default")
-        await kube.list(CONFIGMAPS, "default")
-    sent = [request.headers.get("Authorization") for request in cluster.requests()]
-    assert sent[-2:] == ["Bearer exec-token-2", "Bearer exec-token-3"]
+        seen = [await who_am_i(kube), await who_am_i(kube)]
+    # Loading the configuration ran the plugin once; each call finds that token expired.
+    assert seen == [f"system:serviceaccount:{kube_namespace}:exec-{run}" for run in (2, 3)]
+    assert (tmp_path / "runs").read_text() == "3"
 
 
 def test_kopf_logs_in_with_what_the_package_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""FileShares end to end: kopf reconciles them on the test API server against the Files emulator.
+"""FileShares end to end: kopf reconciles them on a real API server against the Files emulator.
 Checked as a platform team would: the share as the Azure SDK reads it (quota, access tier,
 metadata), the FileShare's status and Ready condition, the Events, the metrics, what happens to
 the Azure share when the FileShare is deleted, and that a wrong key never shows."""
@@ -16,33 +16,18 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shareferry.controller.fileshare_pass import NOT_READY_RECHECK_SECONDS
 from shareferry.kube import FILESHARES
-from tests.operator.conftest import NAMESPACE, SECRET, World, condition, status_of
+from tests.operator.conftest import SECRET, World, condition, reasons_of, status_of
 
 GIB = 1 << 30
 HANDLED = "shareferry.dev/last-handled-configuration"
 """kopf's record of the spec its change handlers have finished with."""
 
 
-async def reasons_of(world: World, name: str, *, until: str, timeout: float = 10.0) -> list[str]:
-    """The reasons of the Events about ``name`` in the order they happened, once ``until`` is
-    among them (kopf posts Events in the background, a moment after the status is written)."""
-
-    def ordered() -> list[str] | None:
-        events = sorted(
-            world.cluster.events(NAMESPACE, involving=name), key=lambda event: str(event["firstTimestamp"])
-        )
-        reasons = [str(event["reason"]) for event in events]
-        return reasons if until in reasons else None
-
-    found: list[str] = await world.cluster.wait_for(
-        ordered, timeout=timeout, what=f"a {until} event about {name}"
-    )
-    return found
-
-
-def event_about(world: World, name: str, reason: str) -> dict[str, Any]:
+async def event_about(world: World, name: str, reason: str) -> dict[str, Any]:
     [event] = [
-        event for event in world.cluster.events(NAMESPACE, involving=name) if event["reason"] == reason
+        event
+        for event in await world.api.events(world.namespace, involving=name)
+        if event["reason"] == reason
     ]
     return event
 
@@ -54,12 +39,12 @@ def handled(body: dict[str, Any]) -> bool:
     return record is not None and json.loads(record).get("spec") == body.get("spec")
 
 
-async def ready(world: World, name: str, status: str = "True", *, timeout: float = 10.0) -> dict[str, Any]:
+async def ready(world: World, name: str, status: str = "True", *, timeout: float = 30.0) -> dict[str, Any]:
     """The FileShare once its Ready condition has ``status`` for its current generation (and,
     when True, kopf is done with its handlers: no test ends while kopf still writes)."""
-    return await world.cluster.wait_for_object(
+    return await world.api.wait_for_object(
         FILESHARES,
-        NAMESPACE,
+        world.namespace,
         name,
         lambda body: (
             condition(body, "Ready").get("status") == status
@@ -72,7 +57,7 @@ async def ready(world: World, name: str, status: str = "True", *, timeout: float
 
 async def test_a_fileshare_creates_its_share_as_declared_and_reports_it_ready(world: World) -> None:
     await world.seed_secret()
-    await world.cluster.apply(
+    await world.api.apply(
         world.fileshare(
             "reports",
             "reports",
@@ -101,15 +86,18 @@ async def test_a_fileshare_creates_its_share_as_declared_and_reports_it_ready(wo
     assert "7 GiB" in condition(body, "Ready")["message"]
 
     assert await reasons_of(world, "reports", until="Created") == ["Created"]
-    created = event_about(world, "reports", "Created")
+    created = await event_about(world, "reports", "Created")
     assert created["type"] == "Normal"
     assert status["url"] in created["message"] and "quota 7 GiB" in created["message"]
 
-    assert world.metric("shareferry_fileshare_ready", namespace=NAMESPACE, fileshare="reports") == 1
+    assert world.metric("shareferry_fileshare_ready", namespace=world.namespace, fileshare="reports") == 1
     assert (
-        world.metric("shareferry_fileshare_quota_bytes", namespace=NAMESPACE, fileshare="reports") == 7 * GIB
+        world.metric("shareferry_fileshare_quota_bytes", namespace=world.namespace, fileshare="reports")
+        == 7 * GIB
     )
-    assert world.metric("shareferry_fileshare_usage_bytes", namespace=NAMESPACE, fileshare="reports") == 0
+    assert (
+        world.metric("shareferry_fileshare_usage_bytes", namespace=world.namespace, fileshare="reports") == 0
+    )
 
 
 async def test_an_existing_share_is_adopted_as_it_is_and_a_quota_change_is_applied(world: World) -> None:
@@ -117,7 +105,7 @@ async def test_an_existing_share_is_adopted_as_it_is_and_a_quota_change_is_appli
     data = os.urandom(12_345)
     existing.get_file_client("keep.bin").upload_file(data)
     await world.seed_secret()
-    await world.cluster.apply(world.fileshare("legacy", "legacy"))
+    await world.api.apply(world.fileshare("legacy", "legacy"))
     body = await ready(world, "legacy")
 
     status = status_of(body)
@@ -125,7 +113,7 @@ async def test_an_existing_share_is_adopted_as_it_is_and_a_quota_change_is_appli
     assert status["quotaGiB"] == 3
     assert status["usageBytes"] == len(data)
     assert await reasons_of(world, "legacy", until="Adopted") == ["Adopted"]
-    assert "quota 3 GiB" in event_about(world, "legacy", "Adopted")["message"]
+    assert "quota 3 GiB" in (await event_about(world, "legacy", "Adopted"))["message"]
     # Nothing in the spec asks for a change: the share keeps its own settings and content.
     properties = existing.get_share_properties()
     assert properties.quota == 3
@@ -133,43 +121,42 @@ async def test_an_existing_share_is_adopted_as_it_is_and_a_quota_change_is_appli
     assert existing.get_file_client("keep.bin").download_file().readall() == data
 
     # The spec now asks for a quota: it is applied, and adopted stays as first reported.
-    await world.cluster.apply(world.fileshare("legacy", "legacy", quotaGiB=9))
+    await world.api.apply(world.fileshare("legacy", "legacy", quotaGiB=9))
     body = await ready(world, "legacy")
     assert status_of(body)["quotaGiB"] == 9
     assert status_of(body)["adopted"] is True
     assert existing.get_share_properties().quota == 9
     assert await reasons_of(world, "legacy", until="QuotaUpdated") == ["Adopted", "QuotaUpdated"]
-    assert "3 GiB -> 9 GiB" in event_about(world, "legacy", "QuotaUpdated")["message"]
+    assert "3 GiB -> 9 GiB" in (await event_about(world, "legacy", "QuotaUpdated"))["message"]
     assert (
-        world.metric("shareferry_fileshare_quota_bytes", namespace=NAMESPACE, fileshare="legacy") == 9 * GIB
+        world.metric("shareferry_fileshare_quota_bytes", namespace=world.namespace, fileshare="legacy")
+        == 9 * GIB
     )
     assert dict(existing.get_share_properties().metadata) == {"owner": "data-team"}
 
 
 async def test_metadata_changed_in_azure_is_put_back_on_the_next_resync(world: World) -> None:
     await world.seed_secret()
-    await world.cluster.apply(
-        world.fileshare("tagged", "tagged", metadata={"team": "finance"}, resyncSeconds=30)
-    )
+    await world.api.apply(world.fileshare("tagged", "tagged", metadata={"team": "finance"}, resyncSeconds=30))
     first = await ready(world, "tagged")
     share = world.service.get_share_client("tagged")
     assert dict(share.get_share_properties().metadata) == {"team": "finance"}
 
     share.set_share_metadata({"team": "marketing", "extra": "added-by-hand"})
     world.clock.advance(timedelta(seconds=31))
-    await world.cluster.wait_for(
+    await world.api.wait_for(
         lambda: dict(share.get_share_properties().metadata) == {"team": "finance"},
-        timeout=10,
+        timeout=30,
         what="the metadata to be put back",
     )
 
     assert await reasons_of(world, "tagged", until="MetadataUpdated") == ["Created", "MetadataUpdated"]
-    event = event_about(world, "tagged", "MetadataUpdated")
+    event = await event_about(world, "tagged", "MetadataUpdated")
     assert "changed outside Kubernetes" in event["message"]
     assert "team" in event["message"] and "extra" in event["message"]
-    body = await world.cluster.wait_for_object(
+    body = await world.api.wait_for_object(
         FILESHARES,
-        NAMESPACE,
+        world.namespace,
         "tagged",
         lambda body: status_of(body)["lastCheckTime"] > status_of(first)["lastCheckTime"],
     )
@@ -178,16 +165,18 @@ async def test_metadata_changed_in_azure_is_put_back_on_the_next_resync(world: W
 
 
 async def test_a_missing_secret_is_reported_and_the_share_is_made_once_it_appears(world: World) -> None:
-    await world.cluster.apply(world.fileshare("later", "later", quotaGiB=2))
+    await world.api.apply(world.fileshare("later", "later", quotaGiB=2))
     body = await ready(world, "later", "False")
     ready_condition = condition(body, "Ready")
     assert ready_condition["reason"] == "MissingSecret"
-    assert f"'{SECRET}'" in ready_condition["message"] and NAMESPACE in ready_condition["message"]
+    assert f"'{SECRET}'" in ready_condition["message"] and world.namespace in ready_condition["message"]
     assert await reasons_of(world, "later", until="MissingSecret") == ["MissingSecret"]
-    assert event_about(world, "later", "MissingSecret")["type"] == "Warning"
-    assert world.metric("shareferry_fileshare_ready", namespace=NAMESPACE, fileshare="later") == 0
+    assert (await event_about(world, "later", "MissingSecret"))["type"] == "Warning"
+    assert world.metric("shareferry_fileshare_ready", namespace=world.namespace, fileshare="later") == 0
     assert (
-        world.metric("shareferry_errors_total", namespace=NAMESPACE, kind="FileShare", reason="MissingSecret")
+        world.metric(
+            "shareferry_errors_total", namespace=world.namespace, kind="FileShare", reason="MissingSecret"
+        )
         or 0
     ) >= 1
     with pytest.raises(ResourceNotFoundError):
@@ -198,29 +187,29 @@ async def test_a_missing_secret_is_reported_and_the_share_is_made_once_it_appear
     assert status_of(body)["quotaGiB"] == 2
     assert world.service.get_share_client("later").get_share_properties().quota == 2
     assert await reasons_of(world, "later", until="Created") == ["MissingSecret", "Created"]
-    assert world.metric("shareferry_fileshare_ready", namespace=NAMESPACE, fileshare="later") == 1
+    assert world.metric("shareferry_fileshare_ready", namespace=world.namespace, fileshare="later") == 1
 
 
 async def test_a_wrong_key_is_reported_without_the_key_anywhere(world: World) -> None:
     wrong_key = base64.b64encode(b"this is not the account key, not at all" + os.urandom(24)).decode()
     await world.seed_secret(key=wrong_key)
-    await world.cluster.apply(world.fileshare("locked", "locked", quotaGiB=1))
+    await world.api.apply(world.fileshare("locked", "locked", quotaGiB=1))
     body = await ready(world, "locked", "False")
 
     ready_condition = condition(body, "Ready")
     assert ready_condition["reason"] == "AuthenticationFailed"
     assert "account key" in ready_condition["message"]
     assert await reasons_of(world, "locked", until="AuthenticationFailed") == ["AuthenticationFailed"]
-    assert world.metric("shareferry_fileshare_ready", namespace=NAMESPACE, fileshare="locked") == 0
+    assert world.metric("shareferry_fileshare_ready", namespace=world.namespace, fileshare="locked") == 0
     with pytest.raises(ResourceNotFoundError):
         world.service.get_share_client("locked").get_share_properties()
 
     # Not a failure worth retrying: the handling ends (kopf records the spec as handled).
-    body = await world.cluster.wait_for_object(FILESHARES, NAMESPACE, "locked", handled)
+    body = await world.api.wait_for_object(FILESHARES, world.namespace, "locked", handled)
     assert condition(body, "Ready")["reason"] == "AuthenticationFailed"
 
     real_key = world.emulator.account().key
-    seen = [str(body), *(str(event) for event in world.cluster.events(NAMESPACE))]
+    seen = [str(body), *(str(event) for event in await world.api.events(world.namespace))]
     for text in seen:
         assert wrong_key not in text
         assert real_key not in text
@@ -238,14 +227,14 @@ async def test_deleting_a_fileshare_deletes_or_keeps_the_azure_share_as_its_poli
     world: World, policy: str, kept: bool
 ) -> None:
     await world.seed_secret()
-    await world.cluster.apply(world.fileshare("scratch", "scratch", quotaGiB=1, deletionPolicy=policy))
+    await world.api.apply(world.fileshare("scratch", "scratch", quotaGiB=1, deletionPolicy=policy))
     body = await ready(world, "scratch")
     assert body["metadata"]["finalizers"]  # the operator holds it until the share is dealt with
     share = world.service.get_share_client("scratch")
     share.get_file_client("note.txt").upload_file(b"scratch data\n")
 
-    await world.cluster.delete(FILESHARES, NAMESPACE, "scratch")
-    await world.cluster.wait_for_absence(FILESHARES, NAMESPACE, "scratch", timeout=10)
+    await world.api.delete(FILESHARES, world.namespace, "scratch")
+    await world.api.wait_for_absence(FILESHARES, world.namespace, "scratch")
 
     if kept:
         assert share.get_file_client("note.txt").download_file().readall() == b"scratch data\n"
@@ -255,5 +244,8 @@ async def test_deleting_a_fileshare_deletes_or_keeps_the_azure_share_as_its_poli
             share.get_share_properties()
         assert await reasons_of(world, "scratch", until="Deleted") == ["Created", "Deleted"]
     # The FileShare's series go with it.
-    assert world.metric("shareferry_fileshare_ready", namespace=NAMESPACE, fileshare="scratch") is None
-    assert world.metric("shareferry_fileshare_quota_bytes", namespace=NAMESPACE, fileshare="scratch") is None
+    assert world.metric("shareferry_fileshare_ready", namespace=world.namespace, fileshare="scratch") is None
+    assert (
+        world.metric("shareferry_fileshare_quota_bytes", namespace=world.namespace, fileshare="scratch")
+        is None
+    )

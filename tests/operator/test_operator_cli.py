@@ -1,7 +1,7 @@
-"""``shareferry operator`` as a process, the way the Helm chart runs it: it finds the API server
-from its environment (its own login handler, not the test harness's), watches one namespace,
-builds the worker Job for a new CopyJob, serves /metrics and the liveness probe, and stops
-cleanly on SIGTERM."""
+"""``shareferry operator`` as a process, the way the Helm chart runs it, against a real API server
+(the tests' own control plane): it finds the server from its environment (KUBECONFIG, read by its
+own login handler), watches one namespace, builds the worker Job for a new CopyJob, serves
+/metrics and the liveness probe, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import pytest
 
 from shareferry.api import names
 from shareferry.kube import JOBS
-from tests.support.kube_cluster import KubeCluster
+from tests.support.cluster_api import ClusterApi
+from tests.support.operator_plane import Plane, fresh_namespace
 
 
 def free_port() -> int:
@@ -28,9 +29,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def cluster() -> AsyncIterator[KubeCluster]:
-    async with KubeCluster.start(namespaces=("default", "elsewhere")) as running:
-        yield running
+async def elsewhere(operator_plane: Plane) -> AsyncIterator[str]:
+    """A namespace the operator is not told to watch."""
+    async with fresh_namespace(operator_plane, "elsewhere") as name:
+        yield name
 
 
 def fetch(url: str) -> tuple[int, str]:
@@ -38,11 +40,14 @@ def fetch(url: str) -> tuple[int, str]:
         return int(response.status), response.read().decode()
 
 
-async def test_the_operator_process_creates_worker_jobs_in_its_namespace_only(cluster: KubeCluster) -> None:
+async def test_the_operator_process_creates_worker_jobs_in_its_namespace_only(
+    operator_plane: Plane, plane_api: ClusterApi, kube_namespace: str, elsewhere: str
+) -> None:
+    watched = kube_namespace
     metrics_port, health_port = free_port(), free_port()
     env = {
         **os.environ,
-        **cluster.environ(),
+        "KUBECONFIG": str(operator_plane.kubeconfig),
         "SHAREFERRY_WORKER_IMAGE": "registry.example/shareferry:9.9.9",
         "SHAREFERRY_WORKER_SERVICE_ACCOUNT": "copy-worker",
     }
@@ -52,7 +57,7 @@ async def test_the_operator_process_creates_worker_jobs_in_its_namespace_only(cl
         "shareferry",
         "operator",
         "--namespace",
-        "default",
+        watched,
         "--metrics-port",
         str(metrics_port),
         "--metrics-address",
@@ -64,8 +69,8 @@ async def test_the_operator_process_creates_worker_jobs_in_its_namespace_only(cl
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        for namespace in ("default", "elsewhere"):
-            await cluster.apply(
+        for namespace in (watched, elsewhere):
+            await plane_api.apply(
                 {
                     "apiVersion": "shareferry.dev/v1alpha1",
                     "kind": "CopyJob",
@@ -80,7 +85,7 @@ async def test_the_operator_process_creates_worker_jobs_in_its_namespace_only(cl
                     },
                 }
             )
-        job = await cluster.wait_for_object(JOBS, "default", names.worker_job_name("upload"), timeout=20)
+        job = await plane_api.wait_for_object(JOBS, watched, names.worker_job_name("upload"), timeout=60)
         pod = job["spec"]["template"]["spec"]
         assert pod["containers"][0]["image"] == "registry.example/shareferry:9.9.9"
         assert pod["serviceAccountName"] == "copy-worker"
@@ -93,7 +98,7 @@ async def test_the_operator_process_creates_worker_jobs_in_its_namespace_only(cl
         assert "# TYPE shareferry_copyjob_runs_total counter" in body
 
         await asyncio.sleep(1.0)  # time enough to act on "elsewhere", which it must not watch
-        assert cluster.get(JOBS, "elsewhere", names.worker_job_name("upload")) is None
+        assert await plane_api.get(JOBS, elsewhere, names.worker_job_name("upload")) is None
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

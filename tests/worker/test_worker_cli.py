@@ -1,6 +1,7 @@
 """``shareferry worker`` as a worker pod runs it: a child process given only the environment the
 operator sets (the CopyJob's name, the shard, each side's credentials as the operator injects
-them from the Secret), against a Kubernetes API server (KMock, over HTTP) and the Files emulator.
+them from the Secret), against a real API server (the tests' own control plane), as the chart's
+worker ServiceAccount (a token of it, under the chart's worker Role), and the Files emulator.
 Checked: the CopyJob's ``status.shardReports``, the MD5 results ConfigMap owned by the CopyJob,
 the bytes in the share, the exit status, and that no credential reaches the log."""
 
@@ -8,52 +9,110 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from azure.storage.fileshare import ShareClient
 
 from shareferry.emulator import RunningEmulator
-from shareferry.kube import CONFIGMAPS, COPYJOBS, SECRETS, NotFound
+from shareferry.kube import CONFIGMAPS, COPYJOBS, SECRETS, SERVICEACCOUNTS, KubeClient, NotFound
 from shareferry.worker.md5_results import read_results
 from shareferry.worker.sinks import ApiStatusSink
+from tests.support.cluster_api import ClusterApi
 from tests.support.emulator_admin import add_fault
-from tests.support.kube_cluster import KubeCluster
+from tests.support.operator_plane import Plane, configuration_of, install_worker_rbac
 from tests.support.trees import md5, read_share, write_local
 
-NAMESPACE = "default"
 TREE = {f"batch/part-{index}.csv": os.urandom(2000 + index) for index in range(12)} | {"README": b"read me\n"}
 
 
+@dataclass
+class Cluster:
+    """The test's namespace, an admin's view of the server, and the kubeconfig a worker pod's
+    identity amounts to (the worker ServiceAccount's token)."""
+
+    api: ClusterApi
+    namespace: str
+    worker_kubeconfig: Path
+
+    def worker_client(self) -> KubeClient:
+        return KubeClient(configuration_of(self.worker_kubeconfig))
+
+    async def copyjob(self) -> dict[str, Any]:
+        found = await self.api.get(COPYJOBS, self.namespace, "ingest")
+        assert found is not None
+        return found
+
+
+async def worker_kubeconfig(api: ClusterApi, plane: Plane, namespace: str, path: Path) -> Path:
+    """A kubeconfig with a token of the chart's worker ServiceAccount (TokenRequest API)."""
+    account = plane.operator_env["SHAREFERRY_WORKER_SERVICE_ACCOUNT"]
+    answer = await api.kube.request(
+        "POST",
+        SERVICEACCOUNTS.path(namespace, account, "token"),
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "worker",
+                "contexts": [{"name": "worker", "context": {"cluster": "plane", "user": "worker"}}],
+                "clusters": [
+                    {
+                        "name": "plane",
+                        "cluster": {
+                            "server": plane.state.server,
+                            "certificate-authority": str(plane.state.pki.ca_cert),
+                        },
+                    }
+                ],
+                "users": [{"name": "worker", "user": {"token": answer["status"]["token"]}}],
+            }
+        )
+    )
+    return path
+
+
 @pytest.fixture
-async def cluster() -> AsyncIterator[KubeCluster]:
-    async with KubeCluster.start() as running:
-        yield running
+async def cluster(
+    operator_plane: Plane, plane_api: ClusterApi, kube_namespace: str, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    await install_worker_rbac(plane_api, operator_plane, kube_namespace)
+    kubeconfig = await worker_kubeconfig(
+        plane_api, operator_plane, kube_namespace, tmp_path / "worker.kubeconfig"
+    )
+    yield Cluster(plane_api, kube_namespace, kubeconfig)
 
 
-async def seed(cluster: KubeCluster, emulator: RunningEmulator, *, parallelism: int = 1) -> dict[str, Any]:
+async def seed(cluster: Cluster, emulator: RunningEmulator, *, parallelism: int = 1) -> dict[str, Any]:
     account = emulator.account()
-    await cluster.apply(
+    ns = cluster.namespace
+    await cluster.api.apply(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "emulator-credentials", "namespace": NAMESPACE},
+            "metadata": {"name": "emulator-credentials", "namespace": ns},
             "stringData": {
                 "AZURE_STORAGE_ACCOUNT_NAME": account.name,
                 "AZURE_STORAGE_ACCOUNT_KEY": account.key,
             },
         }
     )
-    await cluster.apply(
+    await cluster.api.apply(
         {
             "apiVersion": "shareferry.dev/v1alpha1",
             "kind": "FileShare",
-            "metadata": {"name": "landing", "namespace": NAMESPACE},
+            "metadata": {"name": "landing", "namespace": ns},
             "spec": {
                 "account": {"endpoint": emulator.account_url()},
                 "credentials": {"secretName": "emulator-credentials"},
@@ -61,11 +120,11 @@ async def seed(cluster: KubeCluster, emulator: RunningEmulator, *, parallelism: 
             },
         }
     )
-    return await cluster.apply(
+    return await cluster.api.apply(
         {
             "apiVersion": "shareferry.dev/v1alpha1",
             "kind": "CopyJob",
-            "metadata": {"name": "ingest", "namespace": NAMESPACE},
+            "metadata": {"name": "ingest", "namespace": ns},
             "spec": {
                 "source": {"pvc": {"claimName": "exports", "readOnly": True}},
                 "destination": {"fileShare": {"name": "landing", "path": "in"}},
@@ -76,26 +135,26 @@ async def seed(cluster: KubeCluster, emulator: RunningEmulator, *, parallelism: 
     )
 
 
-async def injected_credentials(cluster: KubeCluster, prefix: str) -> dict[str, str]:
+async def injected_credentials(cluster: Cluster, prefix: str) -> dict[str, str]:
     """What the operator's secretKeyRef variables hold: each key of the Secret under the prefix."""
-    async with cluster.client() as kube:
-        secret = await kube.get(SECRETS, NAMESPACE, "emulator-credentials")
+    secret = await cluster.api.get(SECRETS, cluster.namespace, "emulator-credentials")
+    assert secret is not None
     return {
         prefix + key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()
     }
 
 
-def pod_environment(cluster: KubeCluster, volumes: Path, **extra: str) -> dict[str, str]:
+def pod_environment(cluster: Cluster, volumes: Path, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AZURE_", "SHAREFERRY_")) or key == "SHAREFERRY_JOB_DIR"
+        if not key.startswith(("AZURE_", "SHAREFERRY_", "KUBERNETES_")) or key == "SHAREFERRY_JOB_DIR"
     }
-    env.update(cluster.environ())
     env.update(
         {
+            "KUBECONFIG": str(cluster.worker_kubeconfig),
             "NO_PROXY": "127.0.0.1,localhost",
-            "SHAREFERRY_COPYJOB_NAMESPACE": NAMESPACE,
+            "SHAREFERRY_COPYJOB_NAMESPACE": cluster.namespace,
             "SHAREFERRY_COPYJOB_NAME": "ingest",
             "SHAREFERRY_VOLUME_ROOT": str(volumes),
             "SHAREFERRY_STATUS_INTERVAL": "0",
@@ -103,6 +162,32 @@ def pod_environment(cluster: KubeCluster, volumes: Path, **extra: str) -> dict[s
     )
     env.update(extra)
     return env
+
+
+@contextlib.asynccontextmanager
+async def shard_states(cluster: Cluster, shard: str = "0") -> AsyncIterator[list[str]]:
+    """Every state of one shard's report, in the order the server stored them (a watch on the
+    CopyJob, started before the worker)."""
+    states: list[str] = []
+    listing = await cluster.api.kube.request("GET", COPYJOBS.path(cluster.namespace))
+    since = listing["metadata"]["resourceVersion"]
+
+    async def follow() -> None:
+        async for event in cluster.api.kube.watch(
+            COPYJOBS, cluster.namespace, resource_version=since, timeout_seconds=120
+        ):
+            report = ((event["object"].get("status") or {}).get("shardReports") or {}).get(shard)
+            if report and (not states or states[-1] != report.get("state")):
+                states.append(str(report.get("state")))
+
+    follower = asyncio.create_task(follow())
+    try:
+        yield states
+    finally:
+        await asyncio.sleep(0.5)  # the last change reaches the watch
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
 
 
 async def worker(env: Mapping[str, str]) -> tuple[int, str, str]:
@@ -118,31 +203,26 @@ async def worker(env: Mapping[str, str]) -> tuple[int, str, str]:
 
 
 async def test_a_worker_copies_and_writes_its_report_and_md5_configmap(
-    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+    cluster: Cluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
 ) -> None:
     copyjob = await seed(cluster, emulator)
     write_local(tmp_path / "volumes" / "source", TREE)
     credentials = await injected_credentials(cluster, "SHAREFERRY_DESTINATION_")
-    code, out, err = await worker(pod_environment(cluster, tmp_path / "volumes", **credentials))
+    async with shard_states(cluster) as states:
+        code, out, err = await worker(pod_environment(cluster, tmp_path / "volumes", **credentials))
     assert code == 0, err
 
     assert read_share(share, "in").files == {f"in/{path}": data for path, data in TREE.items()}
-    stored = cluster.get(COPYJOBS, NAMESPACE, "ingest")
-    assert stored is not None
+    stored = await cluster.copyjob()
     report = stored["status"]["shardReports"]["0"]
     assert (report["state"], report["jobStatus"]) == ("Succeeded", "Completed")
     assert report["filesDone"] == report["filesTotal"] == len(TREE)
     assert report["bytesTransferred"] == sum(map(len, TREE.values()))
     assert report["md5"]["configMap"] == "ingest-md5-0" and report["md5"]["verified"] == len(TREE)
     assert "error" not in report and "etaSeconds" not in report  # nulls are not stored
-    states = [
-        version["status"]["shardReports"]["0"]["state"]
-        for version in cluster.history(COPYJOBS, NAMESPACE, "ingest")
-        if version and "shardReports" in (version.get("status") or {})
-    ]
-    assert states[0] == "Running" and states[-1] == "Succeeded"
+    assert states[0] == "Running" and states[-1] == "Succeeded", states
 
-    configmap = cluster.get(CONFIGMAPS, NAMESPACE, "ingest-md5-0")
+    configmap = await cluster.api.get(CONFIGMAPS, cluster.namespace, "ingest-md5-0")
     assert configmap is not None
     (owner,) = configmap["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"]) == ("CopyJob", "ingest", copyjob["metadata"]["uid"])
@@ -155,7 +235,7 @@ async def test_a_worker_copies_and_writes_its_report_and_md5_configmap(
 
 
 async def test_two_shards_report_side_by_side(
-    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+    cluster: Cluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
 ) -> None:
     await seed(cluster, emulator, parallelism=2)
     write_local(tmp_path / "volumes" / "source", TREE)
@@ -175,26 +255,26 @@ async def test_two_shards_report_side_by_side(
         )
     )
     assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
-    reports = cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]
+    reports = (await cluster.copyjob())["status"]["shardReports"]
     assert set(reports) == {"0", "1"}
     assert sum(report["filesDone"] for report in reports.values()) == len(TREE)
     assert all(report["state"] == "Succeeded" for report in reports.values())
-    assert cluster.get(CONFIGMAPS, NAMESPACE, "ingest-md5-1") is not None
+    assert await cluster.api.get(CONFIGMAPS, cluster.namespace, "ingest-md5-1") is not None
     assert read_share(share, "in").files == {f"in/{path}": data for path, data in TREE.items()}
 
 
 async def test_a_worker_without_its_copyjob_or_credentials_says_why(
-    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+    cluster: Cluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
 ) -> None:
     code, _, err = await worker(pod_environment(cluster, tmp_path, SHAREFERRY_COPYJOB_NAME="nothing"))
     assert code == 2
-    assert err.strip().splitlines() == ["shareferry worker: CopyJob default/nothing not found"]
+    assert err.strip().splitlines() == [f"shareferry worker: CopyJob {cluster.namespace}/nothing not found"]
 
     await seed(cluster, emulator)
     write_local(tmp_path / "source", TREE)
     code, _, err = await worker(pod_environment(cluster, tmp_path))  # no credentials injected
     assert code == 3
-    report = cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]["0"]
+    report = (await cluster.copyjob())["status"]["shardReports"]["0"]
     assert (report["state"], report["reason"]) == ("Failed", "AuthenticationFailed")
     assert "no credential" in report["error"] and "shareferry worker: " in err
 
@@ -205,7 +285,7 @@ async def test_a_worker_without_its_copyjob_or_credentials_says_why(
 
 
 async def test_a_worker_that_cannot_find_or_reach_its_api_server_says_so(
-    cluster: KubeCluster, tmp_path: Path, unused_tcp_port: int
+    cluster: Cluster, tmp_path: Path, unused_tcp_port: int
 ) -> None:
     env = pod_environment(cluster, tmp_path)
     for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
@@ -230,19 +310,20 @@ async def test_a_worker_that_cannot_find_or_reach_its_api_server_says_so(
     assert code == 3
     (line,) = err.strip().splitlines()
     assert line.startswith(
-        f"shareferry worker: cannot read CopyJob default/ingest: ServiceUnavailable: cannot reach the API server "
-        f"http://127.0.0.1:{unused_tcp_port}: "
+        f"shareferry worker: cannot read CopyJob {cluster.namespace}/ingest: ServiceUnavailable: "
+        f"cannot reach the API server http://127.0.0.1:{unused_tcp_port}: "
     )
     assert "Connection refused" in line and "s3cr3t" not in err
 
 
 async def test_the_status_sink_replaces_a_configmap_and_survives_a_deleted_copyjob(
-    cluster: KubeCluster, emulator: RunningEmulator
+    cluster: Cluster, emulator: RunningEmulator
 ) -> None:
     await seed(cluster, emulator)
+    ns = cluster.namespace
     logged: list[str] = []
-    async with cluster.client() as kube:
-        sink = ApiStatusSink(kube, namespace=NAMESPACE, name="ingest", shard_index=3, log=logged.append)
+    async with cluster.worker_client() as kube:  # what the worker pod may do, under its Role
+        sink = ApiStatusSink(kube, namespace=ns, name="ingest", shard_index=3, log=logged.append)
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -251,22 +332,24 @@ async def test_the_status_sink_replaces_a_configmap_and_survives_a_deleted_copyj
         }
         assert await sink.store_results(body) == "ingest-md5-3"
         assert await sink.store_results({**body, "data": {"files": "2"}}) == "ingest-md5-3"  # a retried pod
-        assert cluster.get(CONFIGMAPS, NAMESPACE, "ingest-md5-3")["data"] == {"files": "2"}
+        stored = await cluster.api.get(CONFIGMAPS, ns, "ingest-md5-3")
+        assert stored is not None and stored["data"] == {"files": "2"}
         await sink.send({"state": "Running", "filesDone": 1}, final=False)
         await sink.send({"state": "Succeeded", "filesDone": 2, "error": None}, final=True)
-        assert cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]["3"] == {
+        assert (await cluster.copyjob())["status"]["shardReports"]["3"] == {
             "state": "Succeeded",
             "filesDone": 2,
         }
-        await cluster.delete(COPYJOBS, NAMESPACE, "ingest")
+        await cluster.api.delete(COPYJOBS, ns, "ingest")
+        await cluster.api.wait_for_absence(COPYJOBS, ns, "ingest")
         await sink.send({"state": "Succeeded"}, final=True)  # logged, never raised
         with pytest.raises(NotFound):
-            await kube.get(COPYJOBS, NAMESPACE, "ingest")
-    assert logged == ["status not written: CopyJob default/ingest no longer exists"]
+            await kube.get(COPYJOBS, ns, "ingest")
+    assert logged == [f"status not written: CopyJob {ns}/ingest no longer exists"]
 
 
 async def test_a_stopped_worker_reports_that_it_was_cancelled(
-    cluster: KubeCluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
+    cluster: Cluster, emulator: RunningEmulator, share: ShareClient, tmp_path: Path
 ) -> None:
     await seed(cluster, emulator)
     write_local(tmp_path / "volumes" / "source", TREE)
@@ -278,15 +361,14 @@ async def test_a_stopped_worker_reports_that_it_was_cancelled(
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 
-    def running() -> bool:
-        stored = cluster.get(COPYJOBS, NAMESPACE, "ingest") or {}
-        report = (stored.get("status") or {}).get("shardReports", {}).get("0") or {}
+    async def running() -> bool:
+        report = ((await cluster.copyjob()).get("status") or {}).get("shardReports", {}).get("0") or {}
         return report.get("state") == "Running" and report.get("filesTotal", 0) > 0
 
-    await cluster.wait_for(running, timeout=30, what="a running report")
+    await cluster.api.wait_for(running, timeout=30, what="a running report")
     process.send_signal(signal.SIGTERM)  # what the kubelet does to a pod being deleted
     _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 143, err.decode()
-    report = cluster.get(COPYJOBS, NAMESPACE, "ingest")["status"]["shardReports"]["0"]
+    report = (await cluster.copyjob())["status"]["shardReports"]["0"]
     assert (report["state"], report["jobStatus"], report["reason"]) == ("Failed", "Cancelled", "Cancelled")
     assert report["filesDone"] < len(TREE)

@@ -10,7 +10,8 @@ stored in the resource and the status computed now.
 Conditions:
 
 * ``Accepted``: the spec parsed and everything it refers to exists (False: ``InvalidSpec``,
-  ``InvalidOptions``, ``MissingSecret``, ``FileShareNotFound``, ``FileShareNotReady``).
+  ``InvalidOptions``, ``MissingSecret``, ``FileShareNotFound``, ``FileShareNotReady``,
+  ``JobNameInUse``: another Job, not this CopyJob's, has the worker Job's name).
 * ``Running``: the worker Job has pods running and the copy has not ended.
 * ``Complete``: every shard ended; reason ``Succeeded`` or ``CompletedWithErrors``.
 * ``Failed``: the copy failed; reason from the worker (``AuthenticationFailed``,

@@ -30,6 +30,10 @@ from shareferry.kube import CONFIGMAPS, COPYJOBS, FILESHARES, JOBS, SECRETS, Kub
 
 RETRY_MISSING_SECONDS = 30.0
 """How soon a CopyJob waiting for a Secret or FileShare looks again."""
+RETRY_JOB_NAME_SECONDS = 5.0
+"""How soon a CopyJob whose worker Job name is taken by another Job looks again (most often a
+Job of a deleted CopyJob of the same name, which the garbage collector is about to remove)."""
+JOB_NAME_IN_USE = "JobNameInUse"
 
 
 @dataclass
@@ -57,6 +61,16 @@ async def get_or_none(kube: KubeClient, resource: Any, namespace: str, name: str
         return await kube.get(resource, namespace, name)
     except NotFound:
         return None
+
+
+def owns(copyjob: Mapping[str, Any], job: Mapping[str, Any]) -> bool:
+    """Whether ``job`` is this CopyJob's worker Job, not another one under the same name: a Job
+    of an earlier CopyJob of that name (deleted, its Job not yet gone) or someone else's."""
+    uid = copyjob.get("metadata", {}).get("uid")
+    if not uid:
+        return True  # no identity to compare (never so on a real API server)
+    references = job.get("metadata", {}).get("ownerReferences") or []
+    return any(reference.get("uid") == uid for reference in references)
 
 
 async def start_copyjob(
@@ -124,7 +138,19 @@ async def start_copyjob(
             )
 
     job_name = names.worker_job_name(name)
-    if await get_or_none(kube, JOBS, namespace, job_name) is None:
+    existing = await get_or_none(kube, JOBS, namespace, job_name)
+    if existing is not None and not owns(body, existing):
+        going = " (it is being deleted)" if existing["metadata"].get("deletionTimestamp") else ""
+        return await _wait(
+            min(missing_retry, RETRY_JOB_NAME_SECONDS),
+            kube,
+            body,
+            now,
+            JOB_NAME_IN_USE,
+            f"the worker Job name is taken: Job {job_name!r} in namespace {namespace} belongs to "
+            f"something else{going}; waiting for it to go",
+        )
+    if existing is None:
         job = build_worker_job(
             body,
             settings=settings,
@@ -163,6 +189,8 @@ async def refresh_copyjob(
         return Outcome()
     old = body.get("status") or {}
     job = await get_or_none(kube, JOBS, namespace, names.worker_job_name(name))
+    if job is not None and not owns(body, job):
+        job = None  # another Job under the name (see start_copyjob): nothing of this run
     if job is None and (old.get("phase") in TERMINAL_PHASES or not old.get("shardReports")):
         # Not started (or refused) yet, or finished with its Job since removed by
         # ttlSecondsAfterFinished: the stored status is the last word.
@@ -190,7 +218,7 @@ async def refuse_spec_change(kube: KubeClient, body: Mapping[str, Any], *, now: 
     """After a spec edit: refuse it (a condition and an event) if a Job runs another spec."""
     meta = body["metadata"]
     job = await get_or_none(kube, JOBS, meta["namespace"], names.worker_job_name(meta["name"]))
-    if job is None:
+    if job is None or not owns(body, job):
         return Outcome()
     running = (job.get("metadata", {}).get("annotations") or {}).get(names.ANNOTATION_SPEC_HASH, "")
     new = spec_hash(body.get("spec") or {})
@@ -204,19 +232,37 @@ async def refuse_spec_change(kube: KubeClient, body: Mapping[str, Any], *, now: 
     )
 
 
-async def stop_copyjob(kube: KubeClient, namespace: str, name: str) -> bool:
-    """Delete the worker Job (its pods with it, foreground) and the results ConfigMaps.
+@dataclass(frozen=True)
+class Stopping:
+    """Where the stop of a deleted CopyJob's workers stands."""
 
-    A real cluster's garbage collector would also do this through the ownerReferences; doing it
-    explicitly stops the workers at once and works where owner references cannot (a missing uid).
-    Returns whether a Job was there to stop.
+    requested: bool
+    """This call asked for the worker Job's deletion (it was there and not yet being deleted)."""
+    pending: bool
+    """The worker Job still exists: its pods are still stopping. Ask again later."""
+
+
+async def stop_copyjob(kube: KubeClient, copyjob: Mapping[str, Any]) -> Stopping:
+    """Stop a deleted CopyJob's workers: delete its worker Job (foreground: the Job stays until
+    its pods are gone), and once the Job is gone, the results ConfigMaps.
+
+    The caller keeps the CopyJob (its finalizer) while ``pending``: a CopyJob that is gone has no
+    worker left writing to its destination, and a new CopyJob of the same name finds the worker
+    Job name free. A real cluster's garbage collector would also delete the Job through its
+    ownerReference, in the background and after the CopyJob is gone; deleting it here stops the
+    workers at once. Another Job under the name (not this CopyJob's) is left alone.
     """
-    try:
-        await kube.delete(JOBS, namespace, names.worker_job_name(name), propagation="Foreground")
-        stopped = True
-    except NotFound:
-        stopped = False
+    meta = copyjob["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    job_name = names.worker_job_name(name)
+    job = await get_or_none(kube, JOBS, namespace, job_name)
+    if job is not None and owns(copyjob, job):
+        if job["metadata"].get("deletionTimestamp"):
+            return Stopping(requested=False, pending=True)
+        with contextlib.suppress(NotFound):
+            await kube.delete(JOBS, namespace, job_name, propagation="Foreground")
+        return Stopping(requested=True, pending=True)
     for config_map in await kube.list(CONFIGMAPS, namespace, label_selector=f"{names.LABEL_COPYJOB}={name}"):
         with contextlib.suppress(NotFound):
             await kube.delete(CONFIGMAPS, namespace, config_map["metadata"]["name"])
-    return stopped
+    return Stopping(requested=False, pending=False)

@@ -12,7 +12,8 @@ Who triggers what:
   :func:`copyjob_ops.refresh_copyjob` recomputes the status; transitions become Events and, once
   per finished run, metrics.
 * CopyJob spec edited → refused with a condition once its Job exists.
-* CopyJob deleted → its worker Job is deleted (foreground: the pods go first).
+* CopyJob deleted → its worker Job is deleted (foreground: the pods go first); the CopyJob's
+  finalizer holds it until the Job is gone, so no worker outlives it.
 * FileShare created, changed or found at start-up, and every ``spec.resyncSeconds`` (a timer
   that looks every ``fileshare_interval`` seconds) → :func:`fileshare_pass.fileshare_pass`;
   deleted → the Azure share is deleted or kept as ``deletionPolicy`` says (a finalizer holds the
@@ -43,6 +44,8 @@ SYNCSCHEDULE = (names.GROUP, names.VERSION, names.SYNCSCHEDULES)
 FILESHARE = (names.GROUP, names.VERSION, names.FILESHARES)
 FILESHARE_INTERVAL_SECONDS = 30.0
 """How often FileShares are looked at for a due drift check (each has its own resyncSeconds)."""
+STOP_RECHECK_SECONDS = 1.0
+"""How often a deleted CopyJob looks whether its workers have stopped."""
 SCHEDULE_INTERVAL_SECONDS = 10.0
 """How often every SyncSchedule is looked at: a run starts at most this late."""
 WORKER_JOB_LABELS: dict[str, Any] = {
@@ -146,8 +149,11 @@ def build_registry(
     async def copyjob_deleted(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
         meta = body["metadata"]
         context = _ctx(memo)
-        if await copyjob_ops.stop_copyjob(context.kube, meta["namespace"], meta["name"]):
-            logger.info("stopped the workers of CopyJob %s/%s", meta["namespace"], meta["name"])
+        stopping = await copyjob_ops.stop_copyjob(context.kube, body)
+        if stopping.requested:
+            logger.info("stopping the workers of CopyJob %s/%s", meta["namespace"], meta["name"])
+        if stopping.pending:  # the finalizer holds the CopyJob until its workers are gone
+            raise kopf.TemporaryError("waiting for the workers to stop", delay=STOP_RECHECK_SECONDS)
         context.locks.pop((meta["namespace"], meta["name"]), None)
 
     @kopf.on.resume(*FILESHARE, registry=registry)
