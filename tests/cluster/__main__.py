@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,12 @@ from pathlib import Path
 from tests.cluster import build, controlplane
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a start half-way as Ctrl-C does: cleanly
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
     parser.add_argument("command", choices=("build", "up", "down", "status"))
     parser.add_argument("--state-dir", type=Path, default=controlplane.DEFAULT_STATE)

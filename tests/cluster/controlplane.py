@@ -55,6 +55,9 @@ class State:
     scheduler_port: int = 0
     node: str = NODE
     pids: dict[str, int] = field(default_factory=dict)
+    # Components die with the process that started them (tests), instead of outliving it
+    # (`make cluster`): a killed test run leaves no control plane behind.
+    tied: bool = False
 
     @property
     def root(self) -> Path:
@@ -133,6 +136,8 @@ def write_kubeconfig(path: Path, *, server: str, ca: Path, cert: Path, key: Path
 def _spawn(state: State, component: str, argv: list[str], *, env: dict[str, str] | None = None) -> None:
     log = state.log(component)
     log.parent.mkdir(parents=True, exist_ok=True)
+    if state.tied:
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", *argv]
     with open(log, "ab") as out:
         process = subprocess.Popen(
             argv,
@@ -233,9 +238,11 @@ def up(
     tools: Toolset | None = None,
     kubelet: bool = True,
     timeout: float = 180.0,
+    tied: bool = False,
 ) -> State:
     """Start the control plane in ``state_dir`` (reusing one already running there); on any
-    failure or interruption, stop whatever it had started."""
+    failure or interruption, stop whatever it had started. ``tied``: its processes die with
+    the calling process (for tests)."""
     if kubelet and os.geteuid() != 0:
         raise RuntimeError(
             "the process kubelet needs root (it runs each pod in mount and PID namespaces of its own); "
@@ -243,7 +250,7 @@ def up(
         )
     with _locked(state_dir):
         try:
-            return _up(state_dir, tools=tools, kubelet=kubelet, timeout=timeout)
+            return _up(state_dir, tools=tools, kubelet=kubelet, timeout=timeout, tied=tied)
         except BaseException:
             _down(state_dir)
             raise
@@ -255,6 +262,7 @@ def _up(
     tools: Toolset | None = None,
     kubelet: bool = True,
     timeout: float = 180.0,
+    tied: bool = False,
 ) -> State:
     existing = running(state_dir)
     if existing is not None:
@@ -270,6 +278,7 @@ def _up(
         etcd_peer_port=_free_port(),
         controller_manager_port=_free_port(),
         scheduler_port=_free_port(),
+        tied=tied,
     )
     state.save()
     keys = pki_mod.create(state.root / "pki", node=state.node)

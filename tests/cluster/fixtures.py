@@ -29,7 +29,7 @@ def cluster_tools() -> build.Toolset:
 def control_plane(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build.Toolset) -> Iterator[State]:
     root = tmp_path_factory.mktemp("cluster")
     try:
-        state = controlplane.up(root, tools=cluster_tools)
+        state = controlplane.up(root, tools=cluster_tools, tied=True)
     except RuntimeError:
         controlplane.down(root)
         raise

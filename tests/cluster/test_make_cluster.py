@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,3 +71,35 @@ def test_up_prints_one_kubeconfig_line_starts_once_and_down_stops_everything(
     assert not any(_alive(pid) for pid in state.pids.values())
     status = cluster_cli("status", "--state-dir", str(state_dir))
     assert status.returncode == 1 and "not running" in status.stderr
+
+
+def test_a_control_plane_started_for_tests_dies_with_the_process_that_started_it(
+    tmp_path: Path, cluster_tools: build.Toolset
+) -> None:
+    """A test run killed with SIGKILL (a CI timeout) leaves no etcd, API server or kubelet behind."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from tests.cluster import controlplane\n"
+        "state = controlplane.up(Path(sys.argv[1]), tied=True)\n"
+        "print(' '.join(str(pid) for pid in state.pids.values()), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "tied")],
+        cwd=repo_root(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        pids = [int(pid) for pid in owner.stdout.readline().split()]
+        assert len(pids) == 5 and all(_alive(pid) for pid in pids)
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids)

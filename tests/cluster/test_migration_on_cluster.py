@@ -65,7 +65,7 @@ def migration(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build.Too
     root = tmp_path_factory.mktemp("migration-cluster")
     with RunningEmulator(EmulatorConfig()) as old, RunningEmulator(EmulatorConfig()) as new:
         try:
-            state = controlplane.up(root, tools=cluster_tools)
+            state = controlplane.up(root, tools=cluster_tools, tied=True)
             yield Kubectl(state, cluster_tools), old, new
         finally:
             controlplane.down(root)

@@ -147,7 +147,7 @@ def _wait_for_garbage_collector(kubectl: Kubectl) -> None:
 def operator_plane(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build.Toolset) -> Iterator[Plane]:
     root = tmp_path_factory.mktemp("operator-plane")
     try:
-        state = controlplane.up(root, tools=cluster_tools)
+        state = controlplane.up(root, tools=cluster_tools, tied=True)
     except RuntimeError:
         controlplane.down(root)
         raise
