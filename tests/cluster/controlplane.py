@@ -265,9 +265,9 @@ def _up(
     tied: bool = False,
 ) -> State:
     existing = running(state_dir)
-    if existing is not None:
+    if existing is not None and (not kubelet or "kubelet" in existing.pids):
         return existing
-    _down(state_dir)  # whatever half of an earlier one is left
+    _down(state_dir)  # whatever half of an earlier one is left, or one started without a kubelet
     tools = tools or ensure_built()
     started = time.monotonic()
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """`make cluster` / `make cluster-down` as a user runs them (``python -m tests.cluster``): one line
-``KUBECONFIG=<path>`` on stdout, a Ready node, two starts at once giving one control plane, and
-nothing left running after ``down``."""
+``KUBECONFIG=<path>`` on stdout, a Ready node (also when a control plane without the kubelet was
+already up), two starts at once giving one control plane, and nothing left running after
+``down``."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def test_up_prints_one_kubeconfig_line_starts_once_and_down_stops_everything(
     tmp_path: Path, cluster_tools: build.Toolset
 ) -> None:
     state_dir = tmp_path / "cluster"
+    # A control plane started without the kubelet first: asking for one then gets it.
+    alone = cluster_cli("up", "--no-kubelet", "--state-dir", str(state_dir))
+    assert alone.returncode == 0, alone.stderr
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(lambda _: cluster_cli("up", "--state-dir", str(state_dir)), range(2))
     try:
