@@ -256,6 +256,17 @@ def up(
             raise
 
 
+@contextlib.contextmanager
+def for_tests(state_dir: Path, *, tools: Toolset) -> Iterator[State]:
+    """A control plane with its kubelet for the length of a ``with`` block, tied to this process
+    (a killed test run leaves nothing running) and stopped at the end."""
+    state = up(state_dir, tools=tools, tied=True)  # a failed start stops what it started
+    try:
+        yield state
+    finally:
+        down(state_dir)
+
+
 def _up(
     state_dir: Path = DEFAULT_STATE,
     *,

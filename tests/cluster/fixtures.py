@@ -27,16 +27,8 @@ def cluster_tools() -> build.Toolset:
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build.Toolset) -> Iterator[State]:
-    root = tmp_path_factory.mktemp("cluster")
-    try:
-        state = controlplane.up(root, tools=cluster_tools, tied=True)
-    except RuntimeError:
-        controlplane.down(root)
-        raise
-    try:
+    with controlplane.for_tests(tmp_path_factory.mktemp("cluster"), tools=cluster_tools) as state:
         yield state
-    finally:
-        controlplane.down(root)
 
 
 @pytest.fixture(scope="session")

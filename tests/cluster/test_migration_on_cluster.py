@@ -63,12 +63,12 @@ def pointed_at(values: dict[str, Any], old: RunningEmulator, new: RunningEmulato
 @pytest.fixture(scope="module")
 def migration(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build.Toolset) -> Iterator[tuple[Kubectl, RunningEmulator, RunningEmulator]]:  # fmt: skip
     root = tmp_path_factory.mktemp("migration-cluster")
-    with RunningEmulator(EmulatorConfig()) as old, RunningEmulator(EmulatorConfig()) as new:
-        try:
-            state = controlplane.up(root, tools=cluster_tools, tied=True)
-            yield Kubectl(state, cluster_tools), old, new
-        finally:
-            controlplane.down(root)
+    with (
+        RunningEmulator(EmulatorConfig()) as old,
+        RunningEmulator(EmulatorConfig()) as new,
+        controlplane.for_tests(root, tools=cluster_tools) as state,
+    ):
+        yield Kubectl(state, cluster_tools), old, new
 
 
 def test_the_migration_values_install_and_run_to_completion(migration: tuple[Kubectl, RunningEmulator, RunningEmulator], tmp_path: Path) -> None:  # fmt: skip

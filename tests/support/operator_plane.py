@@ -146,18 +146,11 @@ def _wait_for_garbage_collector(kubectl: Kubectl) -> None:
 @pytest.fixture(scope="session")
 def operator_plane(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build.Toolset) -> Iterator[Plane]:
     root = tmp_path_factory.mktemp("operator-plane")
-    try:
-        state = controlplane.up(root, tools=cluster_tools, tied=True)
-    except RuntimeError:
-        controlplane.down(root)
-        raise
-    try:
+    with controlplane.for_tests(root, tools=cluster_tools) as state:
         kubectl = crds.install_crds(Kubectl(state, cluster_tools))
         env, worker = _chart_parts(root / "values.json")
         _wait_for_garbage_collector(kubectl)
         yield Plane(state=state, kubectl=kubectl, operator_env=env, worker_rbac=worker)
-    finally:
-        controlplane.down(root)
 
 
 def _namespace_name(test_name: str) -> str:
