@@ -66,4 +66,5 @@ e2e: $(STAMP) $(NODE_STAMP)
 	SHAREFERRY_E2E=1 $(BIN)/pytest -m e2e tests/e2e -v
 
 clean:
+	-test -x $(PY) && $(PY) -m tests.cluster down  # a running `make cluster` keeps its state in .cache
 	rm -rf $(VENV) node_modules .cache .pytest_cache .mypy_cache .ruff_cache
