@@ -9,6 +9,7 @@ import pytest
 from azure.storage.fileshare import ShareClient, ShareServiceClient
 
 from shareferry.emulator import EmulatorConfig, RunningEmulator
+from tests.support.emulator_admin import service_client
 
 pytest_plugins = ["tests.cluster.fixtures", "tests.support.operator_plane"]
 
@@ -31,11 +32,7 @@ def emulator() -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def service(emulator: RunningEmulator) -> ShareServiceClient:
-    account = emulator.account()
-    return ShareServiceClient(
-        account_url=emulator.account_url(),
-        credential={"account_name": account.name, "account_key": account.key},
-    )
+    return service_client(emulator)
 
 
 @pytest.fixture

@@ -402,20 +402,17 @@ def _up(
         ],
     )
     components = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-    _wait(
-        "kube-controller-manager /healthz",
-        lambda: _served_ok(f"https://127.0.0.1:{state.controller_manager_port}/healthz", state),
-        state,
-        timeout=timeout,
-        components=components,
-    )
-    _wait(
-        "kube-scheduler /healthz",
-        lambda: _served_ok(f"https://127.0.0.1:{state.scheduler_port}/healthz", state),
-        state,
-        timeout=timeout,
-        components=components,
-    )
+    for component, port in (
+        ("kube-controller-manager", state.controller_manager_port),
+        ("kube-scheduler", state.scheduler_port),
+    ):
+        _wait(
+            f"{component} /healthz",
+            lambda port=port: _served_ok(f"https://127.0.0.1:{port}/healthz", state),
+            state,
+            timeout=timeout,
+            components=components,
+        )
     # The ServiceAccount controller makes "default" in every namespace: pods need it.
     _wait(
         "the default ServiceAccount",

@@ -14,6 +14,7 @@ from azure.storage.fileshare import ShareServiceClient
 
 from shareferry.emulator import RunningEmulator
 from tests.cluster.kubectl import Kubectl, wait_for
+from tests.support.emulator_admin import service_client
 
 NAMESPACE = "ferry"
 SECRET = "emulator-credentials"
@@ -44,11 +45,7 @@ class Release:
 
     @property
     def service(self) -> ShareServiceClient:
-        account = self.emulator.account()
-        return ShareServiceClient(
-            account_url=self.emulator.account_url(),
-            credential={"account_name": account.name, "account_key": account.key},
-        )
+        return service_client(self.emulator)
 
     # -- objects ----------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ import yaml
 from azure.storage.fileshare import (
     AccountSasPermissions,
     ResourceTypes,
-    ShareServiceClient,
     generate_account_sas,
 )
 
@@ -26,6 +25,7 @@ from shareferry.emulator import EmulatorConfig, RunningEmulator
 from tests.cluster import build, controlplane
 from tests.cluster.kubectl import Kubectl, wait_for
 from tests.cluster.release import FINISHED, condition, free_port
+from tests.support.emulator_admin import service_client
 from tests.support.paths import repo_root
 from tests.support.trees import read_share, write_share
 
@@ -33,14 +33,6 @@ ROOT = repo_root()
 VALUES = ROOT / "examples" / "helm" / "migration-values.yaml"
 SHARES = ("finance", "payroll", "engineering")
 TREES = {share: {f"{share}/{i:02}.dat": os.urandom(300 + i) for i in range(8)} for share in SHARES}
-
-
-def service(emulator: RunningEmulator) -> ShareServiceClient:
-    account = emulator.account()
-    return ShareServiceClient(
-        account_url=emulator.account_url(),
-        credential={"account_name": account.name, "account_key": account.key},
-    )
 
 
 def pointed_at(values: dict[str, Any], old: RunningEmulator, new: RunningEmulator) -> dict[str, Any]:
@@ -74,7 +66,7 @@ def migration(tmp_path_factory: pytest.TempPathFactory, cluster_tools: build.Too
 def test_the_migration_values_install_and_run_to_completion(migration: tuple[Kubectl, RunningEmulator, RunningEmulator], tmp_path: Path) -> None:  # fmt: skip
     kube, old, new = migration
     for share, tree in TREES.items():
-        write_share(service(old).create_share(share), tree)
+        write_share(service_client(old).create_share(share), tree)
 
     # 1. Credentials, as the file's comments say: a read-only SAS for the old account, the
     #    account key for the new one.
@@ -120,9 +112,9 @@ def test_the_migration_values_install_and_run_to_completion(migration: tuple[Kub
         )  # fmt: skip
         assert body["status"]["phase"] == "Succeeded", body["status"]
     for share, tree in TREES.items():
-        assert read_share(service(new).get_share_client(share)).files == tree
+        assert read_share(service_client(new).get_share_client(share)).files == tree
         quota = next(s["spec"]["quotaGiB"] for s in values["fileShares"] if s["spec"]["shareName"] == share)
-        assert service(new).get_share_client(share).get_share_properties().quota == quota
+        assert service_client(new).get_share_client(share).get_share_properties().quota == quota
     for schedule in values["syncSchedules"]:
         body = wait_for(
             lambda name=schedule["name"]: (b := kube.get("syncschedule", name, "migration")) and condition(b, "Ready") and b,
@@ -140,7 +132,7 @@ def test_the_migration_values_install_and_run_to_completion(migration: tuple[Kub
         assert [p.name for p in logs if secret in p.read_text(errors="replace")] == []
     # The old account was only read.
     for share, tree in TREES.items():
-        assert read_share(service(old).get_share_client(share)).files == tree
+        assert read_share(service_client(old).get_share_client(share)).files == tree
 
     # 3. helm uninstall leaves what the chart documents: with migration.keepOnUninstall the
     #    FileShares, CopyJobs and SyncSchedules stay, and Helm never deletes CRDs; the operator,
@@ -166,4 +158,4 @@ def test_the_migration_values_install_and_run_to_completion(migration: tuple[Kub
     assert leftover_roles == []
     # The shares themselves are untouched (deletionPolicy: Retain).
     for share, tree in TREES.items():
-        assert read_share(service(new).get_share_client(share)).files == tree
+        assert read_share(service_client(new).get_share_client(share)).files == tree

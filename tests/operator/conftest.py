@@ -37,6 +37,7 @@ from shareferry.controller.settings import OperatorSettings
 from shareferry.emulator import EmulatorConfig, RunningEmulator
 from shareferry.kube import KubeClient, Resource, load_configuration
 from tests.support.cluster_api import PVCS, PVS, ClusterApi
+from tests.support.emulator_admin import service_client
 from tests.support.kopf_runner import run_operator
 from tests.support.operator_plane import Plane, install_worker_rbac
 
@@ -97,11 +98,7 @@ class World:
 
     @property
     def service(self) -> ShareServiceClient:
-        account = self.emulator.account()
-        return ShareServiceClient(
-            account_url=self.emulator.account_url(),
-            credential={"account_name": account.name, "account_key": account.key},
-        )
+        return service_client(self.emulator)
 
     def lists(self, res: Resource, label_selector: str) -> int:
         """How many times the operator listed ``res`` with ``label_selector``."""

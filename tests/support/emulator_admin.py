@@ -7,6 +7,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
+from azure.storage.fileshare import ShareServiceClient
+
 from shareferry.emulator import RunningEmulator
 
 
@@ -61,3 +63,12 @@ def writes_per_file(emulator: RunningEmulator | str) -> dict[str, dict[str, int]
         raise AssertionError("the emulator tracked too many files; per-file writes are incomplete")
     paths: dict[str, dict[str, int]] = snapshot["paths"]
     return paths
+
+
+def service_client(emulator: RunningEmulator) -> ShareServiceClient:
+    """An Azure SDK client of the emulator's account, signed with its Shared Key."""
+    account = emulator.account()
+    return ShareServiceClient(
+        account_url=emulator.account_url(),
+        credential={"account_name": account.name, "account_key": account.key},
+    )
