@@ -223,11 +223,14 @@ def test_a_sync_killed_at_many_points_resumes_to_an_exact_mirror(
     files = source_tree()
     write_local(tmp_path / "src", files)
     share = service.create_share("crashsync")
-    # The destination already holds stale versions of some files (another size: they must be
-    # copied) and files the source does not have (they must go).
+    # The destination already holds stale versions of some files (another size, older than the
+    # source: they must be copied) and files the source does not have (they must go).
     stale = {path: b"stale" for path in list(files)[::4]}
     extra = {f"old/x{i:02d}.bin": b"x" * i for i in range(30)}
     write_share(share, {**stale, **extra})
+    later = time.time() + 3600  # a newer destination would be kept (AzCopy's rule)
+    for path in files:
+        os.utime(tmp_path / "src" / path, (later, later))
     url = f"{emulator.account_url()}/crashsync"
     sync_args = ["sync", str(tmp_path / "src"), url, "--from-to", "LocalFile", "--put-md5"]
     sync_args += ["--delete-destination", "true", "--block-size-mb", "0.5", "--max-delete-percent", "100"]

@@ -172,7 +172,7 @@ def test_a_second_sync_copies_nothing_both_ways(
         assert_secret_free(result, signature(sas))
 
 
-def test_newer_source_is_copied_newer_destination_kept_unless_sizes_differ(
+def test_newer_source_is_copied_newer_destination_kept_whatever_its_size(
     emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
@@ -184,18 +184,19 @@ def test_newer_source_is_copied_newer_destination_kept_unless_sizes_differ(
     set_mtime(src / "newer.txt", now + HOUR)
     (src / "older.txt").write_bytes(b"BBBB")  # same size, the destination is newer
     set_mtime(src / "older.txt", now - HOUR)
-    (src / "resized.txt").write_bytes(b"ccc")  # another size, the destination is newer
+    (src / "resized.txt").write_bytes(b"ccc")  # another size, the destination is newer: kept too
     set_mtime(src / "resized.txt", now - HOUR)
 
     reset_counters(emulator)
     result = shareferry("sync", str(src), url, "--from-to", "LocalFile")
     assert_ok(result)
-    assert (copied(result), unchanged(result)) == (2, 2)
-    assert set(writes_to(emulator, share)) == {"newer.txt", "resized.txt"}
+    assert (copied(result), unchanged(result)) == (1, 2)
+    assert summary_value(result.stdout, "Files Skipped Because the Destination Is Newer") == "1"
+    assert set(writes_to(emulator, share)) == {"newer.txt"}
     assert read_share(share).files == {
         "newer.txt": b"AAAA",
         "older.txt": b"bbbb",
-        "resized.txt": b"ccc",
+        "resized.txt": b"cc",
         "same.txt": b"dd",
     }
 

@@ -102,6 +102,7 @@ def summary_text(summary: JobSummary) -> str:
             f"Files Scanned at Source: {sync.source_files_scanned}",
             f"Files Scanned at Destination: {sync.destination_files_scanned}",
             f"Files Unchanged: {sync.files_unchanged}",
+            f"Files Skipped Because the Destination Is Newer: {sync.files_newer_at_destination}",
         ]
         lines.insert(
             -1, f"Number of Deletions at Destination: {sync.delete_completed} of {sync.delete_total}"
@@ -246,6 +247,8 @@ def job_summary_content(
     if counters.sync is not None:  # what AzCopy's sync adds to its summary
         content["SourceFilesScanned"] = str(counters.sync.source_files_scanned)
         content["DestinationFilesScanned"] = str(counters.sync.destination_files_scanned)
+        # ours: files kept because the destination is newer (not transfers, not TransfersSkipped)
+        content["FilesSkippedNewerAtDestination"] = str(counters.sync.files_newer_at_destination)
         content["DeleteTotalTransfers"] = str(counters.sync.delete_total)
         content["DeleteTransfersCompleted"] = str(counters.sync.delete_completed)
     return content
@@ -496,7 +499,9 @@ class ReportWriter:
     """``--report FILE``: one JSON object per finished file or folder, flushed as it is written:
     ``{"path", "size", "md5", "result", "error", "reason", "is_dir", "source", "destination"}``
     (``path`` relative to the destination root; ``source``/``destination`` printable, no SAS;
-    ``result`` is ``completed``, ``failed`` or ``skipped``; ``md5`` hex of the bytes that landed)."""
+    ``result`` is ``completed``, ``failed`` or ``skipped``; ``md5`` hex of the bytes that landed).
+    A file a sync kept because the destination is newer gets a ``skipped`` line too, with the
+    reason ``skipped: the destination is newer``, though it is no transfer."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -506,6 +511,11 @@ class ReportWriter:
 
     def on_progress(self, nbytes: int) -> None:
         return None
+
+    def on_left_alone(self, result: FileResult) -> None:
+        """A file a sync kept without a transfer (the destination is newer): a line like a
+        skipped file's, with its reason."""
+        self.on_done(result)
 
     def on_done(self, result: FileResult) -> None:
         record = {

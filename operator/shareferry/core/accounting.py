@@ -105,11 +105,13 @@ class Snapshot:
 @dataclass
 class SyncCounts:
     """What a sync adds to the counters, in AzCopy's terms: files scanned on each side, files
-    found unchanged, and deletions (candidates, done, failed)."""
+    found unchanged, files left alone because the destination is newer and differs (not
+    transfers, like unchanged ones), and deletions (candidates, done, failed)."""
 
     source_files_scanned: int = 0
     destination_files_scanned: int = 0
     files_unchanged: int = 0
+    files_newer_at_destination: int = 0
     delete_total: int = 0
     delete_completed: int = 0
     delete_failed: int = 0
@@ -124,7 +126,9 @@ class Subscriber(Protocol):
 
     def on_done(self, result: FileResult) -> None: ...
 
-    # Optional: ``on_enumerated(self) -> None`` is called once the whole plan has been listed.
+    # Optional: ``on_enumerated(self) -> None`` is called once the whole plan has been listed,
+    # and ``on_left_alone(self, result: FileResult) -> None`` for each file a sync kept without
+    # a transfer for a reason worth a line of its own (see :meth:`Accounting.left_alone`).
 
 
 @dataclass
@@ -205,6 +209,15 @@ class Accounting:
             self.files_skipped += 1
         if len(self.skips) < self.max_kept_skips:
             self.skips.append(result)
+
+    def left_alone(self, result: FileResult) -> None:
+        """A file a sync judged and kept as it is for a reason a user should see (the
+        destination is newer): not a transfer, so no transfer counter moves (the sync counts
+        it); subscribers with an ``on_left_alone`` hook (the ``--report`` file) are told."""
+        for subscriber in self.subscribers:
+            hook = getattr(subscriber, "on_left_alone", None)
+            if hook is not None:
+                hook(result)
 
     def fail_unsettled(self) -> int:
         """The job stopped on an error (a refused credential, a failed listing): every file that

@@ -55,7 +55,8 @@ def final_status(counters: Snapshot, *, error: str | None, cancelled: bool = Fal
     succeeded = counters.files_completed + counters.folders_completed
     if counters.sync is not None:
         failed += counters.sync.delete_failed
-        succeeded += counters.sync.delete_completed + counters.sync.files_unchanged
+        sync = counters.sync
+        succeeded += sync.delete_completed + sync.files_unchanged + sync.files_newer_at_destination
     skipped = counters.files_skipped + counters.folders_skipped
     if failed:
         return JobStatus.COMPLETED_WITH_ERRORS if succeeded or skipped else JobStatus.FAILED

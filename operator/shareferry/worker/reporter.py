@@ -9,7 +9,8 @@ A report is the ShardReport of the design (camelCase, every key present, ``None`
 applies, so a JSON merge patch removes what an earlier attempt of the same shard left there):
 ``state, jobStatus, filesTotal, filesDone, filesFailed, filesSkipped, bytesTotal, bytesDone,
 throughputBytesPerSecond, etaSeconds, startTime, updateTime, completionTime, failedFiles, md5,
-error, reason, deleted``, plus ``percent``, ``bytesTransferred``, ``filesUnchanged`` and
+error, reason, deleted``, plus ``percent``, ``bytesTransferred``, ``filesUnchanged``,
+``filesNewerAtDestination`` (a sync's files kept because the destination is newer) and
 ``enumerationDone``. ``bytesDone`` counts the bytes of every settled file (skipped and failed
 included) so progress reaches 100 %; ``bytesTransferred`` only what was sent. ``reason`` (see
 :mod:`shareferry.worker.reasons`) is set when the shard failed or some of its files did.
@@ -109,6 +110,7 @@ def shard_report(
         "filesFailed": counters.files_failed,
         "filesSkipped": counters.files_skipped,
         "filesUnchanged": sync.files_unchanged if sync is not None else None,
+        "filesNewerAtDestination": sync.files_newer_at_destination if sync is not None else None,
         "bytesTotal": max(counters.bytes_enumerated, counters.bytes_transferred + counters.bytes_settled),
         "bytesDone": counters.bytes_transferred + counters.bytes_settled,
         "bytesTransferred": counters.bytes_transferred,

@@ -7,9 +7,17 @@ a concurrency slot (a stat, or reading a local file) before it is copied or left
 Deletion candidates are only spooled into the job plan here: :mod:`shareferry.core.engine.deleter`
 deletes them once both listings have completed.
 
+A file whose destination is newer and differs (:data:`Verdict.NEWER_AT_DESTINATION`, also the
+outcome of a hash check that falls back to the times) is left alone: no transfer, counted in the
+sync's counters, and told to the subscribers (a ``--report`` line) through
+:meth:`~shareferry.core.accounting.Accounting.left_alone`.
+
 Resume: a file an earlier run of the same job completed is counted as completed again (nothing
-is sent); a file an earlier run started but did not finish is copied whatever the times say,
-since what lies at the destination may be partial.
+is sent); a file an earlier run started but did not finish is copied again when the destination
+is not newer, whatever the times say. Writes are staged (see
+:mod:`shareferry.core.backends.staging`), so what sits at its final name is never the unfinished
+file; a newer destination there is someone else's and is kept. Files left alone are never in the
+plan: each run judges them afresh and counts them once.
 """
 
 from __future__ import annotations
@@ -27,7 +35,13 @@ from shareferry.core.engine.scheduler import run_bounded, transfer_and_count
 from shareferry.core.jobplan import JobPlan
 from shareferry.core.objects import StoredObject
 from shareferry.core.planning.copy_plan import Transfer
-from shareferry.core.planning.sync_plan import Compare, SyncItem, Verdict, judge_times, write_time
+from shareferry.core.planning.sync_plan import (
+    NEWER_AT_DESTINATION,
+    Compare,
+    SyncItem,
+    Verdict,
+    judge_hashes,
+)
 
 HASH_CHUNK = 8 * 1024 * 1024
 
@@ -69,6 +83,10 @@ async def run_sync_items(
                 if target.delete:
                     assert item.destination is not None
                     spool.delete_candidate(_join(target.destination_root, item.relative), is_dir=item.is_dir)
+                continue
+            if item.verdict is Verdict.NEWER_AT_DESTINATION:
+                assert item.source is not None
+                _leave_newer(ctx, item.source, _join(target.destination_root, item.relative))
                 continue
             if item.verdict is Verdict.UNCHANGED and (item.is_dir or not _needs_look(ctx, item, target)):
                 if not item.is_dir:
@@ -122,7 +140,10 @@ async def _act(ctx: EngineContext, item: SyncItem, target: SyncTarget) -> None:
     verdict: Verdict = item.verdict
     if verdict is Verdict.CHECK:
         assert item.destination is not None
-        verdict = await _compare_hashes(ctx, source, item.destination, target.compare)
+        verdict = await _compare_hashes(ctx, source, item.destination)
+    if verdict is Verdict.NEWER_AT_DESTINATION:
+        _leave_newer(ctx, source, destination)
+        return
     if verdict is Verdict.UNCHANGED:
         earlier = finished_earlier(ctx, destination, source)
         if earlier is not None:
@@ -147,24 +168,42 @@ async def _act(ctx: EngineContext, item: SyncItem, target: SyncTarget) -> None:
     await transfer_and_count(ctx, transfer)
 
 
-async def _compare_hashes(
-    ctx: EngineContext, source: StoredObject, destination: StoredObject, compare: Compare
-) -> Verdict:
-    """``--compare-hash``: MD5 against MD5; the times decide when either is unknown."""
-    source_md5 = await _md5(ctx, ctx.source, source)
-    destination_md5 = await _md5(ctx, ctx.destination, destination)
-    if source_md5 is not None and destination_md5 is not None:
-        return Verdict.UNCHANGED if source_md5 == destination_md5 else Verdict.COPY
-    return judge_times(write_time(source), write_time(destination)).verdict
+def _leave_newer(ctx: EngineContext, source: StoredObject, destination: str) -> None:
+    """Keep a destination file that is newer than the source and differs from it: counted, and
+    a line for the report; nothing is read or written."""
+    sync_counts(ctx).files_newer_at_destination += 1
+    ctx.accounting.left_alone(
+        FileResult(
+            destination,
+            source.size,
+            Outcome.SKIPPED,
+            reason=NEWER_AT_DESTINATION,
+            source=ctx.source.describe(source.path),
+            destination=ctx.destination.describe(destination),
+        )
+    )
 
 
-async def _md5(ctx: EngineContext, backend: Backend, obj: StoredObject) -> bytes | None:
-    """The object's MD5: from its listing, its stored properties, or (local) its bytes."""
+async def _compare_hashes(ctx: EngineContext, source: StoredObject, destination: StoredObject) -> Verdict:
+    """``--compare-hash``: MD5 against MD5; the times decide when either is unknown (see
+    :func:`~shareferry.core.planning.sync_plan.judge_hashes`). Files of different sizes differ:
+    then only whether each side has an MD5 matters, and a local file is not read."""
+    read = source.size == destination.size
+    source_md5 = await _md5(ctx, ctx.source, source, read_local=read)
+    destination_md5 = await _md5(ctx, ctx.destination, destination, read_local=read)
+    return judge_hashes(source, destination, source_md5=source_md5, destination_md5=destination_md5).verdict
+
+
+async def _md5(ctx: EngineContext, backend: Backend, obj: StoredObject, *, read_local: bool) -> bytes | None:
+    """The object's MD5: from its listing, its stored properties, or (local) its bytes; without
+    ``read_local`` a local file's is not computed (``b""``: it has one, not needed)."""
     if obj.md5 is not None:
         return obj.md5
     if backend.kind != "local":
         stat = await request(ctx, lambda: backend.stat(obj.path))
         return stat.md5 if stat is not None else None
+    if not read_local:
+        return b""
     digest = hashlib.md5(usedforsecurity=False)
     offset = 0
 

@@ -1,20 +1,43 @@
 """Decide, path by path, what a sync does: copy, leave alone, delete, or look closer.
 
 The two trees are marched (:mod:`shareferry.core.planning.march`) and every pair is judged by
-the rules of ``azcopy sync``, with two deliberate differences that protect users:
+the rules of ``azcopy sync``: "the file is skipped if the last modified time in the destination
+is more recent". For a file present on both sides (:func:`judge_files`):
 
-* A file is copied when it is missing at the destination, when the source is newer, **or when
-  the sizes differ** (AzCopy skips a newer destination of another size; a file cut short by a
-  crash would then stay short forever).
+* **By time** (the default, :func:`judge_times`): copy when the source is newer, or when a time
+  is unknown on either side. A destination that is newer is never overwritten, whatever the
+  sizes: when it differs from the source (another size, or another MD5 where both listings
+  carry one) it is :data:`Verdict.NEWER_AT_DESTINATION`, which the engine counts and reports
+  (someone changed it there since the last sync); when it may be the source's own copy (same
+  size: a blob's or an Azure file's time is the time it was written) it is unchanged. Equal
+  times with different contents (sizes, or known MD5s) are copied: such a pair is not "more
+  recent" on either side and cannot be identical.
 * "Newer" compares the most precise modification times known: an Azure file's SMB last-write
   time (100 ns; ``--preserve-smb-info`` carries it over, and a download sets the local file's
   time to it), a local file's mtime, a blob's last modified time. When one side only knows whole
   seconds (HTTP dates) both are compared to the second, so a file uploaded in the second it was
   written is not taken for newer than its copy: unchanged files are never copied again.
-* ``--compare-hash`` compares MD5s when both are known (listings of Blob carry them; a local file
-  or an Azure file needs a closer look: :data:`Verdict.CHECK`), and falls back to the times when a
-  hash is missing. ``--mirror-mode`` copies every file not known to be identical (same size and
-  same MD5, or same size and same write time).
+* ``--compare-hash MD5`` copies exactly the files whose MD5s differ, whatever the times (as
+  AzCopy: "transfer only files which differ in their MD5 hash"). MD5s come from the listings
+  (Blob carries them) or, for a local file or an Azure file, from a closer look
+  (:data:`Verdict.CHECK`, then :func:`judge_hashes`). When either side has no MD5 the times
+  decide, newer-destination rule included (AzCopy falls back only for a missing source hash and
+  overwrites a destination without one; a newer destination without a hash is kept here).
+* ``--mirror-mode`` copies every file not known to be identical (same size and same MD5, or same
+  size and same write time), newer destination or not: AzCopy's "overwrite conflicting files".
+
+Why a newer destination of another size is safe to keep. ShareFerry used to copy whenever the
+sizes differed, because a crash could leave a partial file at the final name, with the right
+time and the wrong size, which the time rule would then keep for ever. That cannot happen any
+more, for any destination: a local file and an Azure file are written under a hidden staging
+name and renamed over the final name only once every byte is in place
+(:mod:`shareferry.core.backends.staging`), and a blob is staged as uncommitted blocks that only
+the final Put Block List (or a single Put Blob) makes visible. So whatever sits at a final name
+is whole: either the source's complete copy (same size) or somebody else's file. A run resumed
+after a crash still copies again what its plan holds as unfinished when the destination is not
+newer (:func:`~shareferry.core.engine.resume.unfinished_earlier`), and a fresh run removes the
+staging files an interrupted run of the same transfer left
+(:mod:`shareferry.core.leftovers`).
 
 Filters: a pair is judged by the source object when there is one, else by the destination's,
 so a destination file the filters exclude is never deleted. Without ``recursive`` only the files
@@ -52,6 +75,11 @@ class Verdict(StrEnum):
     CHECK = "check"  # compare hashes the listings did not carry
     CONFLICT = "conflict"
     REFUSED = "refused"  # listed but not copiable: reported (skipped or failed), never replaced
+    NEWER_AT_DESTINATION = "newer at destination"  # differs and is newer there: kept, counted, reported
+
+
+#: Why a file is left alone as :data:`Verdict.NEWER_AT_DESTINATION` (its ``--report`` reason).
+NEWER_AT_DESTINATION = "skipped: the destination is newer"
 
 
 class Compare(StrEnum):
@@ -73,27 +101,50 @@ def write_time(obj: StoredObject) -> datetime | None:
 
 
 def judge_files(source: StoredObject, destination: StoredObject, compare: Compare) -> Judgement:
-    """The verdict on a file present on both sides (pure: what the listings say)."""
-    if source.size != destination.size:
-        return Judgement(Verdict.COPY, f"sizes differ ({source.size} vs {destination.size} bytes)")
+    """The verdict on a file present on both sides (pure: what the listings say; see the module
+    docstring)."""
     both_md5 = source.md5 is not None and destination.md5 is not None
-    if compare in (Compare.HASH, Compare.MIRROR) and both_md5:
-        if source.md5 == destination.md5:
-            return Judgement(Verdict.UNCHANGED, "same MD5")
-        return Judgement(Verdict.COPY, "MD5 differs")
-    if compare is Compare.HASH:
-        return Judgement(Verdict.CHECK, "MD5 not in the listing")
-    source_time = write_time(source)
-    destination_time = write_time(destination)
-    if compare is Compare.MIRROR:
-        if source_time is not None and source_time == destination_time:
+    if compare is Compare.MIRROR:  # newer destination or not
+        if source.size != destination.size:
+            return Judgement(Verdict.COPY, f"sizes differ ({source.size} vs {destination.size} bytes)")
+        if both_md5:
+            return judge_hashes(source, destination, source_md5=source.md5, destination_md5=destination.md5)
+        source_time = write_time(source)
+        if source_time is not None and source_time == write_time(destination):
             return Judgement(Verdict.UNCHANGED, "same size and write time")
         return Judgement(Verdict.COPY, "not known to be identical (--mirror-mode)")
-    return judge_times(source_time, destination_time)
+    if compare is Compare.HASH:
+        if both_md5:
+            return judge_hashes(source, destination, source_md5=source.md5, destination_md5=destination.md5)
+        return Judgement(Verdict.CHECK, "MD5 not in the listing")
+    return judge_times(source, destination)
 
 
-def judge_times(source_time: datetime | None, destination_time: datetime | None) -> Judgement:
-    """Copy when the source is newer (or a time is unknown); otherwise leave it."""
+def judge_hashes(
+    source: StoredObject,
+    destination: StoredObject,
+    *,
+    source_md5: bytes | None,
+    destination_md5: bytes | None,
+) -> Judgement:
+    """``--compare-hash`` (and ``--mirror-mode`` where both listings carry MD5s): copy when the
+    contents differ, whatever the times; the times decide when either MD5 is unknown. Files of
+    different sizes differ whatever their MD5s (a caller may pass any non-``None`` value for an
+    MD5 it knows exists but did not compute)."""
+    if source_md5 is None or destination_md5 is None:
+        return judge_times(source, destination)
+    if source.size != destination.size:
+        return Judgement(Verdict.COPY, f"MD5 differs (sizes {source.size} vs {destination.size} bytes)")
+    if source_md5 == destination_md5:
+        return Judgement(Verdict.UNCHANGED, "same MD5")
+    return Judgement(Verdict.COPY, "MD5 differs")
+
+
+def judge_times(source: StoredObject, destination: StoredObject) -> Judgement:
+    """AzCopy's rule: copy when the source is newer (or a time is unknown); a newer destination
+    is never overwritten (see the module docstring)."""
+    source_time = write_time(source)
+    destination_time = write_time(destination)
     if source_time is None or destination_time is None:
         return Judgement(Verdict.COPY, "a modification time is unknown")
     if source_time.microsecond == 0 or destination_time.microsecond == 0:
@@ -103,7 +154,23 @@ def judge_times(source_time: datetime | None, destination_time: datetime | None)
         destination_time = destination_time.replace(microsecond=0)
     if source_time > destination_time:
         return Judgement(Verdict.COPY, "source is newer")
-    return Judgement(Verdict.UNCHANGED, "destination is not older")
+    difference = _known_difference(source, destination)
+    if source_time == destination_time:
+        if difference is not None:
+            return Judgement(Verdict.COPY, f"same write time, but {difference}")
+        return Judgement(Verdict.UNCHANGED, "same write time")
+    if difference is not None:
+        return Judgement(Verdict.NEWER_AT_DESTINATION, NEWER_AT_DESTINATION)
+    return Judgement(Verdict.UNCHANGED, "destination is newer (same size)")
+
+
+def _known_difference(source: StoredObject, destination: StoredObject) -> str | None:
+    """How the two files are known to differ by what the listings say, or ``None``."""
+    if source.size != destination.size:
+        return f"sizes differ ({source.size} vs {destination.size} bytes)"
+    if source.md5 is not None and destination.md5 is not None and source.md5 != destination.md5:
+        return "MD5 differs"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
