@@ -92,6 +92,7 @@ def test_one_shard_done() -> None:
         "filesSkipped": 1,
         "bytesTransferred": 2 * MIB,
         "filesDeleted": 0,
+        "filesNewerAtDestination": 0,
     }
     for job_state in (None, "Active", "Complete"):
         assert phase_from({"0": done()}, parallelism=1, job_state=job_state) == "Succeeded"
@@ -280,3 +281,14 @@ def test_bytes_transferred_counts_only_what_was_sent() -> None:
     assert summary["counters"]["bytesTransferred"] == 700 + 500
     assert summary["progress"]["bytesDone"] == 1500
     assert summary["progress"]["percentText"] == "100%"
+
+
+def test_files_kept_because_the_destination_is_newer_are_summed_over_the_shards() -> None:
+    reports = {
+        "0": done(files=3, filesNewerAtDestination=2),
+        "1": done(files=5, filesNewerAtDestination=1),
+        "2": done(files=1),  # an older worker's report has no such key
+    }
+    status = aggregate_status(reports, parallelism=3)
+    assert status["counters"]["filesNewerAtDestination"] == 3
+    assert status["counters"]["filesSkipped"] == 0  # not transfers: not skipped ones

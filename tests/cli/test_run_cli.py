@@ -147,6 +147,7 @@ def test_an_upload_with_a_secret_document_prints_the_status_and_keeps_md5_result
         "filesSkipped": 0,
         "bytesTransferred": sum(map(len, TREE.values())),
         "filesDeleted": 0,
+        "filesNewerAtDestination": 0,
     }
     assert status["progress"]["percentText"] == "100%"
     assert status["md5Results"] == {
@@ -172,8 +173,10 @@ def test_a_sync_between_two_accounts_uses_each_sides_own_secret(
 ) -> None:
     source = service(accounts, SOURCE).create_share("reports")
     destination = service(accounts, DESTINATION).create_share("reports-dr")
-    write_share(source, TREE)
+    # The destination's files were written before the source's: an older big.bin is replaced (a
+    # newer one would be kept, AzCopy's rule).
     write_share(destination, {"old.txt": b"gone from the source", "big.bin": b"an old version"})
+    write_share(source, TREE)
     job = copyjob(
         "reports-to-dr",
         mode="sync",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shareferry.core.accounting import FileResult, Outcome
+from shareferry.core.accounting import FileResult, Outcome, SyncCounts
 from shareferry.core.summary import JobStatus, JobSummary
 from shareferry.worker.reporter import (
     MAX_ERROR_CHARS,
@@ -170,3 +170,12 @@ def test_timestamps_are_utc_rfc3339() -> None:
     berlin = datetime(2025, 3, 1, 13, 0, 0, tzinfo=timezone(timedelta(hours=1)))
     reporter = ShardReporter(sinks=[], now=lambda: berlin)
     assert reporter.current()["startTime"] == "2025-03-01T12:00:00Z"
+
+
+def test_a_sync_report_counts_the_files_kept_because_the_destination_is_newer() -> None:
+    reporter = ShardReporter(sinks=[], now=wall_clock)
+    assert reporter.current()["filesNewerAtDestination"] is None  # a copy has no such files
+    reporter.accounting.sync = SyncCounts(files_unchanged=4, files_newer_at_destination=2)
+    report = reporter.current()
+    assert (report["filesUnchanged"], report["filesNewerAtDestination"]) == (4, 2)
+    assert report["filesSkipped"] == 0  # not transfers

@@ -7,8 +7,9 @@ CompletedWithErrors, Failed), ``jobStatus`` (AzCopy's word), ``filesTotal``, ``f
 ``etaSeconds``, ``startTime``, ``updateTime``, ``completionTime``, ``failedFiles`` ([{path,
 error}], at most :data:`MAX_FAILED_FILES`, errors at most :data:`MAX_ERROR_LENGTH` characters),
 ``md5`` ({configMap, files, verified, mismatched, missing, truncated, note}), ``error`` (one
-line, for a Failed shard), ``deleted`` (sync deletions) and, optionally, ``percent`` (the
-shard's own progress; else it is derived from bytes, then files).
+line, for a Failed shard), ``deleted`` (sync deletions), ``filesNewerAtDestination`` (a sync's
+files kept because the destination is newer) and, optionally, ``percent`` (the shard's own
+progress; else it is derived from bytes, then files).
 
 The controller and ``shareferry run`` both call :func:`aggregate_status` and :func:`phase_from`;
 both are pure and tolerate missing or partial reports.
@@ -104,6 +105,7 @@ def aggregate_status(
                 )
             ),
             "filesDeleted": _sum(present, "deleted"),
+            "filesNewerAtDestination": _sum(present, "filesNewerAtDestination"),
         },
         "shards": [_shard_entry(index, report, percents[index]) for index, report in enumerate(reports)],
         "failedFiles": bounded_failed_files(

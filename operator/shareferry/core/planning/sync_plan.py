@@ -11,7 +11,8 @@ is more recent". For a file present on both sides (:func:`judge_files`):
   (someone changed it there since the last sync); when it may be the source's own copy (same
   size: a blob's or an Azure file's time is the time it was written) it is unchanged. Equal
   times with different contents (sizes, or known MD5s) are copied: such a pair is not "more
-  recent" on either side and cannot be identical.
+  recent" on either side and cannot be identical (a downloaded file carries its source's time,
+  so one that ever landed with another length is copied again).
 * "Newer" compares the most precise modification times known: an Azure file's SMB last-write
   time (100 ns; ``--preserve-smb-info`` carries it over, and a download sets the local file's
   time to it), a local file's mtime, a blob's last modified time. When one side only knows whole
