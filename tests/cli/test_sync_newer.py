@@ -22,6 +22,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.fileshare import ShareClient, ShareServiceClient
 
+from shareferry.core.jobplan import list_jobs
 from shareferry.emulator import RunningEmulator
 from tests.cli.test_campaign_signals import STAGING_MARK, local_staging, staging_files, start, strike
 from tests.cli.test_copy_cli import (
@@ -275,9 +276,11 @@ def big_ranges_written(seen: dict[str, Any]) -> int:
     )
 
 
-@pytest.mark.parametrize("direction", ["LocalFile", "FileLocal"])
+@pytest.mark.parametrize(
+    ("direction", "then"), [("LocalFile", "sync"), ("FileLocal", "sync"), ("LocalFile", "jobs resume")]
+)
 def test_kill_9_mid_file_then_a_fresh_sync_lands_the_big_file_and_keeps_the_newer_one(
-    emulator: RunningEmulator, service: ShareServiceClient, tmp_path: Path, direction: str
+    emulator: RunningEmulator, service: ShareServiceClient, tmp_path: Path, direction: str, then: str
 ) -> None:
     env = emulator_environment(emulator, tmp_path / "jobs")
     share = service.create_share("killed")
@@ -319,7 +322,11 @@ def test_kill_9_mid_file_then_a_fresh_sync_lands_the_big_file_and_keeps_the_newe
         assert not (local / BIG).exists()
 
     report = tmp_path / "report.jsonl"
-    fresh = shareferry(*args, "--report", str(report), env=env)  # a new job, not a resume
+    if then == "sync":
+        fresh = shareferry(*args, "--report", str(report), env=env)  # a new job, not a resume
+    else:  # the same job again: it judges the newer file afresh and counts it once
+        (job,) = [job for job in list_jobs(tmp_path / "jobs") if job.status == "Interrupted"]
+        fresh = shareferry("jobs", "resume", job.job_id, "--report", str(report), env=env)
     assert_completed(fresh)
     assert (copied(fresh), unchanged(fresh), newer(fresh)) == (1, len(SOURCE) - 1, 1)
     expected = {**SOURCE, "d1/f5.txt": EDITED, BIG: big}
