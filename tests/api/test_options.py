@@ -56,6 +56,8 @@ COPY_OPTIONS: dict[str, Any] = {
 SYNC_FLAGS = [
     "--preserve-smb-info", "--preserve-permissions", "--exclude-pattern", "*.tmp", "--dry-run",
     "--delete-destination", "true", "--compare-hash", "MD5", "--max-delete-percent", "10",
+    "--include-attributes", "A;r", "--exclude-attributes", "H", "--s2s-preserve-access-tier=false",
+    "--trusted-microsoft-suffixes", "*.Example.net;127.0.0.1",
 ]  # fmt: skip
 SYNC_OPTIONS: dict[str, Any] = {
     "preserveSmbInfo": True,
@@ -65,6 +67,10 @@ SYNC_OPTIONS: dict[str, Any] = {
     "deleteDestination": "true",
     "compareHash": "MD5",
     "maxDeletePercent": 10,
+    "includeAttributes": ["A;r"],
+    "excludeAttributes": ["H"],
+    "s2sPreserveAccessTier": False,
+    "trustedMicrosoftSuffixes": ["*.Example.net;127.0.0.1"],
 }
 
 
@@ -127,6 +133,10 @@ def test_a_sync_builds_the_request_the_cli_builds() -> None:
     assert isinstance(from_spec, SyncRequest)
     assert from_spec == SyncRequest(SHARE, OTHER_SHARE, "FileFile", from_cli.options, from_cli.sync)
     assert from_cli.from_to is None  # the CLI infers it from the hosts; the spec says it
+    options = from_spec.options
+    assert (options.filters.include_attributes, options.filters.exclude_attributes) == (("A;r",), ("H",))
+    assert options.s2s_preserve_access_tier is False
+    assert options.trusted_suffixes == ("example.net", "127.0.0.1")
 
 
 def test_no_options_are_the_cli_defaults_but_recursive() -> None:
@@ -193,6 +203,27 @@ def test_overwrite_prompt_needs_a_terminal() -> None:
 def test_delete_destination_prompt_needs_a_terminal() -> None:
     assert options_refusal({"deleteDestination": "prompt"}, mode="sync") == (
         'spec.options.deleteDestination: prompt needs a terminal and a CopyJob runs unattended: use "true" or "false"'
+    )
+
+
+def test_an_unknown_attribute_letter() -> None:
+    assert options_refusal({"includeAttributes": ["A;X"]}) == (
+        "spec.options.includeAttributes has an unknown attribute 'X': use the letters "
+        "R, A, S, H, C, N, E, T, O, I separated by ';' (for example A;S;R)"
+    )
+
+
+def test_attribute_filters_need_an_azure_files_source() -> None:
+    assert options_refusal({"excludeAttributes": ["H"]}) == (
+        "spec.options.excludeAttributes applies to Azure Files sources only: "
+        "a local file on Linux has no Windows attributes"
+    )
+
+
+def test_a_trusted_suffix_that_is_a_url() -> None:
+    assert options_refusal({"trustedMicrosoftSuffixes": ["https://evil.example/"]}) == (
+        "spec.options.trustedMicrosoftSuffixes entry 'https://evil.example/' is not a domain suffix: "
+        "give host names or domains like *.example.net or 127.0.0.1 (no scheme, port or path)"
     )
 
 

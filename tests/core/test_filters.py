@@ -246,3 +246,40 @@ def test_naive_filter_dates_are_local_time() -> None:
     local_noon = datetime(2024, 5, 1, 12, 0)  # as a caller that skipped parse_iso8601 might pass
     compiled = ObjectFilter.build(Filters(include_after=local_noon))
     assert compiled.include_after == local_noon.astimezone(UTC)
+
+
+# -- attributes (Azure Files sources) -------------------------------------------------------------
+
+
+def _attributed(attributes: str | None) -> StoredObject:
+    from shareferry.core.objects import SmbInfo
+
+    return StoredObject(
+        path="f.txt", is_dir=False, smb=SmbInfo(attributes=attributes) if attributes else None
+    )
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "attributes", "passes"),
+    [
+        (("H",), (), "Hidden", True),
+        (("h;r",), (), "ReadOnly | Archive", True),
+        (("H",), (), "Archive", False),
+        (("H",), (), None, False),  # nothing known: no attribute matches
+        ((), ("S",), "System | Archive", False),
+        ((), ("S",), None, True),
+        (("A",), ("R",), "ReadOnly | Archive", False),  # excludes win
+        (("N",), (), "None", True),
+    ],
+)
+def test_attribute_filters(
+    include: tuple[str, ...], exclude: tuple[str, ...], attributes: str | None, passes: bool
+) -> None:
+    built = ObjectFilter.build(Filters(include_attributes=include, exclude_attributes=exclude))
+    assert built.accepts_file(_attributed(attributes), "f.txt") is passes
+    assert built.file_only  # as for patterns and dates, no folders are copied
+
+
+def test_an_unknown_attribute_letter_is_refused() -> None:
+    with pytest.raises(UsageError, match="--exclude-attributes has an unknown attribute 'Z'"):
+        ObjectFilter.build(Filters(exclude_attributes=("A;Z",)))

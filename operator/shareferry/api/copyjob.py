@@ -15,8 +15,10 @@ from shareferry.api.errors import SpecError
 from shareferry.api.fields import INVALID_SPEC
 from shareferry.api.options import INVALID_OPTIONS, Mode, build_request, check_options, spec_message
 from shareferry.core.errors import UsageError
+from shareferry.core.filters import check_attribute_source
 from shareferry.core.locations import FromTo, LocationKind, RemoteKind, parse_location
 from shareferry.core.option_values import check_block_size_towards
+from shareferry.core.options import Filters
 
 __all__ = [
     "INVALID_OPTIONS",
@@ -178,7 +180,20 @@ def parse_copyjob(spec: Mapping[str, Any], *, path: str = "spec") -> CopyJobSpec
     if mode == "sync":
         _check_sync_endpoints(parsed, path)
     _check_block_size(parsed, path)
+    _check_attribute_source(parsed, path)
     return parsed
+
+
+def _check_attribute_source(spec: CopyJobSpec, path: str) -> None:
+    """``includeAttributes`` / ``excludeAttributes`` need an Azure Files source, as the flags do."""
+    filters = Filters(
+        include_attributes=tuple(spec.options.get("includeAttributes") or ()),
+        exclude_attributes=tuple(spec.options.get("excludeAttributes") or ()),
+    )
+    try:
+        check_attribute_source(filters, source_kind=endpoint_kind(spec.source))
+    except UsageError as exc:
+        raise SpecError(INVALID_OPTIONS, spec_message(str(exc), where=fields.join(path, "options"))) from None
 
 
 def _check_block_size(spec: CopyJobSpec, path: str) -> None:

@@ -71,6 +71,10 @@ FLAG_OF_OPTION: dict[str, str] = {
     "followSymlinks": "--follow-symlinks",
     "metadata": "--metadata",
     "concurrency": CONCURRENCY_ENV,
+    "includeAttributes": "--include-attributes",
+    "excludeAttributes": "--exclude-attributes",
+    "s2sPreserveAccessTier": "--s2s-preserve-access-tier",
+    "trustedMicrosoftSuffixes": "--trusted-microsoft-suffixes",
 }
 SYNC_ONLY = ("deleteDestination", "maxDeletePercent", "compareHash", "mirrorMode")
 _OPTION_OF_FLAG = {flag: option for option, flag in FLAG_OF_OPTION.items()} | {
@@ -262,6 +266,10 @@ def _transfer_values(
         include_after=fields.date_time_text(options, "includeAfter", where, reason=reason),
         include_before=fields.date_time_text(options, "includeBefore", where, reason=reason),
         metadata=fields.string_map(options, "metadata", where, reason=reason),
+        include_attributes=strings("includeAttributes"),
+        exclude_attributes=strings("excludeAttributes"),
+        s2s_preserve_access_tier=flag("s2sPreserveAccessTier", True),
+        trusted_microsoft_suffixes=strings("trustedMicrosoftSuffixes"),
     )
 
 

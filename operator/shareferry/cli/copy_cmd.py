@@ -18,7 +18,7 @@ from shareferry.cli.output import JobOutput
 from shareferry.cli.transfer_flags import options_from_args
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
-from shareferry.core.filters import ObjectFilter
+from shareferry.core.filters import ObjectFilter, check_attribute_source
 from shareferry.core.locations import resolve
 from shareferry.core.option_values import check_block_size_towards
 from shareferry.core.options import Overwrite
@@ -77,9 +77,10 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> CopyReques
         raise UsageError(
             "--overwrite=prompt needs a terminal to ask on: use true, false or ifSourceNewer instead"
         )
-    _, _, destination = resolve(args.source, args.destination, args.from_to)
+    _, source, destination = resolve(args.source, args.destination, args.from_to)
     check_block_size_towards(args.block_size_mb, destination_kind=destination.kind)
     ObjectFilter.build(options.filters)
+    check_attribute_source(options.filters, source_kind=source.kind)
     from shareferry.core.jobs import CopyRequest
 
     return CopyRequest(

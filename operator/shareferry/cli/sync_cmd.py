@@ -18,6 +18,7 @@ from shareferry.cli.output import JobOutput
 from shareferry.cli.transfer_flags import number_argument, options_from_args
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import UsageError
+from shareferry.core.filters import ObjectFilter, check_attribute_source
 from shareferry.core.locations import resolve
 from shareferry.core.option_values import (
     MAX_DELETE_PERCENT,
@@ -132,8 +133,10 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> SyncReques
     sync = sync_options_from_args(args)
     if sync.delete_destination is DeleteDestination.PROMPT and not sys.stdin.isatty():
         raise UsageError("--delete-destination=prompt needs a terminal to ask on: use true or false instead")
-    _, _, destination = resolve(args.source, args.destination, args.from_to)
+    _, source, destination = resolve(args.source, args.destination, args.from_to)
     check_block_size_towards(args.block_size_mb, destination_kind=destination.kind)
+    ObjectFilter.build(options.filters)
+    check_attribute_source(options.filters, source_kind=source.kind)
     from shareferry.core.jobs import SyncRequest
 
     return SyncRequest(args.source, args.destination, args.from_to, options, sync)

@@ -17,6 +17,10 @@ Spellings and defaults follow ``azcopy copy --help`` of AzCopy 10.18:
 * Filters (``--include-pattern`` ... ``--exclude-regex``) take ``;``-separated lists and may be
   repeated; ``--include-after`` / ``--include-before`` take ISO 8601 date/times.
 * ``--metadata "k=v;k2=v2"`` sets metadata on uploaded objects.
+* ``--include-attributes`` / ``--exclude-attributes`` take AzCopy's attribute letters
+  (``A;S;R``) and apply to Azure Files sources only; ``--s2s-preserve-access-tier`` (default
+  true) matters for Blob to Blob only; ``--trusted-microsoft-suffixes`` adds domains an Entra ID
+  token may be sent to (:mod:`shareferry.core.trusted_hosts`).
 * ``--skip-version-check`` is accepted and ignored (ShareFerry never looks for updates), so
   scripts written for AzCopy run unchanged.
 
@@ -75,8 +79,9 @@ BOOLEAN_FLAGS: dict[str, str] = {
     "--follow-symlinks": "follow_symlinks",
     "--no-guess-mime-type": "no_guess_mime_type",
     "--skip-version-check": "skip_version_check",
+    "--s2s-preserve-access-tier": "s2s_preserve_access_tier",
 }
-_BOOLEAN_DEFAULTS = {"check_length": True}
+_BOOLEAN_DEFAULTS = {"check_length": True, "s2s_preserve_access_tier": True}
 _TRUE = {"true", "t", "1", "yes"}
 _FALSE = {"false", "f", "0", "no"}
 
@@ -210,6 +215,27 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
     filters.add_argument(
         "--include-before", metavar="ISO8601", help="only files modified on or before this date/time"
     )
+    for flag, text in (
+        ("--include-attributes", "only files having one of these attributes (Azure Files sources only)"),
+        ("--exclude-attributes", "skip files having one of these attributes (Azure Files sources only)"),
+    ):
+        filters.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="LETTERS",
+            help=text + ": R ReadOnly, A Archive, S System, H Hidden, C Compressed, N Normal, "
+            "E Encrypted, T Temporary, O Offline, I NotContentIndexed (e.g. A;S;R)",
+        )
+    parser.add_argument(
+        "--trusted-microsoft-suffixes",
+        action="append",
+        default=[],
+        metavar="LIST",
+        help="domains besides Microsoft's own (*.core.windows.net, *.core.chinacloudapi.cn, "
+        "*.core.cloudapi.de, *.core.usgovcloudapi.net, *.storage.azure.net) that Microsoft Entra ID "
+        "tokens may be sent to, ';'-separated: a host or any subdomain of it, port ignored",
+    )
     properties = parser.add_argument_group("properties of uploaded files")
     properties.add_argument(
         "--metadata", metavar="K=V;K2=V2", help="metadata to set on every destination file"
@@ -247,6 +273,8 @@ _BOOLEAN_HELP = {
     "--decompress": "inflate gzip/deflate content-encoded files when downloading",
     "--follow-symlinks": "follow symbolic links when uploading",
     "--no-guess-mime-type": "do not guess the content type from the file extension",
+    "--s2s-preserve-access-tier": "Blob to Blob: give the destination the source blob's access tier "
+    "(default true; =false leaves the account's default); no effect for other pairs",
 }
 
 
@@ -306,6 +334,10 @@ def transfer_values(args: argparse.Namespace, *, environ: Mapping[str, str]) -> 
         metadata=parse_metadata(args.metadata) if args.metadata else None,
         content_type=args.content_type,
         guess_mime_type=not args.no_guess_mime_type,
+        include_attributes=args.include_attributes,
+        exclude_attributes=args.exclude_attributes,
+        s2s_preserve_access_tier=args.s2s_preserve_access_tier,
+        trusted_microsoft_suffixes=args.trusted_microsoft_suffixes,
     )
 
 

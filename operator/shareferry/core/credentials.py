@@ -8,7 +8,9 @@
 4. ``AZURE_STORAGE_ACCOUNT_NAME`` + ``AZURE_STORAGE_ACCOUNT_KEY``, then AzCopy's ``ACCOUNT_NAME`` +
    ``ACCOUNT_KEY``, when the name is the location's account.
 5. Microsoft Entra ID through ``azure.identity.aio.DefaultAzureCredential`` (https endpoints only:
-   the Azure SDK refuses bearer tokens over http).
+   the Azure SDK refuses bearer tokens over http), and only for hosts under a trusted Microsoft
+   domain (:mod:`shareferry.core.trusted_hosts`, ``--trusted-microsoft-suffixes``): any other
+   host is a :class:`CredentialError` before a token is asked for.
 
 Nothing is contacted while resolving: the Entra ID credential is created on its first use.
 
@@ -35,7 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -44,6 +46,7 @@ from urllib.parse import parse_qsl, urlsplit
 from shareferry.core.errors import CredentialError
 from shareferry.core.locations import Location
 from shareferry.core.redact import REDACTED, redact
+from shareferry.core.trusted_hosts import check_token_host
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -161,12 +164,17 @@ class Credential:
 
 
 def resolve_credential(
-    location: Location, *, environ: Mapping[str, str] | None = None, allow_token: bool = True
+    location: Location,
+    *,
+    environ: Mapping[str, str] | None = None,
+    allow_token: bool = True,
+    trusted_suffixes: Sequence[str] = (),
 ) -> Credential:
     """The credential for a remote ``location`` (see the module docstring for the order).
 
     ``environ`` defaults to ``os.environ``. ``allow_token`` False skips Entra ID (for callers
-    that must not sign in, e.g. a worker given only a Secret). Raises :class:`CredentialError`
+    that must not sign in, e.g. a worker given only a Secret). ``trusted_suffixes`` are added
+    to the Microsoft domains a token may be sent to; another host is refused. Raises :class:`CredentialError`
     when nothing applies or a key is not base64 (the key itself is never shown).
     """
     if location.kind == "local":
@@ -181,6 +189,7 @@ def resolve_credential(
     if found is not None:
         return found
     if allow_token and (location.endpoint or "").startswith("https://"):
+        check_token_host(urlsplit(location.endpoint or "").hostname or "", trusted_suffixes)
         return Credential(
             kind="token", account_name=location.account, token_credential=LazyDefaultAzureCredential()
         )

@@ -20,6 +20,14 @@ What each flag matches (``azcopy copy`` reference, checked against AzCopy's own 
 * ``--include-after`` / ``--include-before``: last-modified time on or after / on or before the
   given instant (both inclusive, as the reference says). A file whose time is unknown does not
   pass a date filter.
+* ``--include-attributes`` / ``--exclude-attributes``: AzCopy's letters for Windows file
+  attributes (:data:`ATTRIBUTE_LETTERS`: ``R`` ReadOnly, ``A`` Archive, ``S`` System, ``H``
+  Hidden, ``C`` Compressed, ``N`` Normal, ``E`` Encrypted, ``T`` Temporary, ``O`` Offline, ``I``
+  NotContentIndexed), any letter case, e.g. ``A;S;R``. A file passes the include list when it
+  has ANY of the listed attributes, and is excluded when it has any of the excluded ones. They
+  apply to the SMB attributes an Azure Files listing reports (no extra request per file); other
+  sources have no such attributes and are refused (:func:`check_attribute_source`). An unknown
+  letter is a :class:`UsageError`.
 
 Each flag value is a tuple of strings; every string may hold several entries separated by ``;``.
 Empty entries from a stray ``;`` are dropped (``"*.txt;"`` is ``*.txt``), but a value with no
@@ -29,7 +37,7 @@ flags must all pass (AND), entries of one flag are alternatives (OR).
 Directories: patterns and dates concern files only. Paths and regexes also decide whether a
 directory is copied as a folder (:meth:`ObjectFilter.accepts_dir`), and :meth:`may_contain`
 tells the walker whether anything below a directory could pass, so excluded subtrees are never
-listed. As in AzCopy, when a file-only filter (a pattern or a date) is set, no folders are
+listed. As in AzCopy, when a file-only filter (a pattern, a date or attributes) is set, no folders are
 copied at all (:attr:`ObjectFilter.file_only`): otherwise ``--include-pattern '*.txt'`` would
 recreate every directory, even those holding no text file.
 """
@@ -109,6 +117,60 @@ def _regexes(values: Iterable[str], flag: str) -> tuple[re.Pattern[str], ...]:
     return tuple(compiled)
 
 
+#: AzCopy's attribute letters and the Azure Files attribute names they stand for. ``N`` (Normal)
+#: is a file with no other attribute, which Azure Files reports as ``None`` (or ``Normal``).
+ATTRIBUTE_LETTERS: dict[str, tuple[str, ...]] = {
+    "R": ("ReadOnly",),
+    "A": ("Archive",),
+    "S": ("System",),
+    "H": ("Hidden",),
+    "C": ("Compressed",),
+    "N": ("Normal", "None"),
+    "E": ("Encrypted",),
+    "T": ("Temporary",),
+    "O": ("Offline",),
+    "I": ("NotContentIndexed",),
+}
+
+
+def _attributes(values: Iterable[str], flag: str) -> frozenset[str]:
+    """The attribute names (lower-case) the letters of ``values`` stand for."""
+    names: set[str] = set()
+    for entry in _entries(values, flag):
+        letter = entry.strip().upper()
+        if letter not in ATTRIBUTE_LETTERS:
+            raise UsageError(
+                f"{flag} has an unknown attribute {entry.strip()!r}: use the letters "
+                f"{', '.join(ATTRIBUTE_LETTERS)} separated by ';' (for example A;S;R)"
+            )
+        names.update(name.lower() for name in ATTRIBUTE_LETTERS[letter])
+    return frozenset(names)
+
+
+def file_attributes(obj: StoredObject) -> frozenset[str]:
+    """The object's SMB attributes as lower-case names (``ReadOnly | Archive``); none known: empty."""
+    text = obj.smb.attributes if obj.smb is not None else None
+    return frozenset(part.strip().lower() for part in (text or "").split("|") if part.strip())
+
+
+def check_attribute_source(filters: Filters, *, source_kind: str) -> None:
+    """Refuse attribute filters for a source that has no Windows attributes (local files on
+    this platform, Blob storage); Azure Files (``file``) sources carry them."""
+    if source_kind == "file":
+        return
+    what = {
+        "blob": "a blob has no Windows attributes",
+        "local": "a local file on Linux has no Windows attributes",
+    }
+    for flag, given in (
+        ("--include-attributes", filters.include_attributes),
+        ("--exclude-attributes", filters.exclude_attributes),
+    ):
+        if given:
+            reason = what.get(source_kind, f"a {source_kind} source has no Windows attributes")
+            raise UsageError(f"{flag} applies to Azure Files sources only: {reason}")
+
+
 def _within(path: str, roots: tuple[str, ...]) -> bool:
     """``path`` is one of ``roots`` or lies below one of them."""
     return any(path == root or path.startswith(root + "/") for root in roots)
@@ -131,6 +193,8 @@ class ObjectFilter:
     exclude_regex: tuple[re.Pattern[str], ...] = ()
     include_after: datetime | None = None
     include_before: datetime | None = None
+    include_attributes: frozenset[str] = frozenset()
+    exclude_attributes: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, filters: Filters) -> ObjectFilter:
@@ -148,14 +212,18 @@ class ObjectFilter:
             include_before=None
             if filters.include_before is None
             else as_utc(filters.include_before, naive_is_local=True),
+            include_attributes=_attributes(filters.include_attributes, "--include-attributes"),
+            exclude_attributes=_attributes(filters.exclude_attributes, "--exclude-attributes"),
         )
 
     @property
     def file_only(self) -> bool:
-        """A pattern or date filter is set: AzCopy then copies no folders (files only)."""
+        """A pattern, date or attribute filter is set: AzCopy then copies no folders (files only)."""
         return bool(
             self.include_patterns
             or self.exclude_patterns
+            or self.include_attributes
+            or self.exclude_attributes
             or self.include_after is not None
             or self.include_before is not None
         )
@@ -174,7 +242,15 @@ class ObjectFilter:
             return False
         if self.include_patterns and not any(fnmatchcase(name, p) for p in self.include_patterns):
             return False
-        return self._time_passes(obj.last_modified)
+        return self._attributes_pass(obj) and self._time_passes(obj.last_modified)
+
+    def _attributes_pass(self, obj: StoredObject) -> bool:
+        if not (self.include_attributes or self.exclude_attributes):
+            return True
+        found = file_attributes(obj)
+        if found & self.exclude_attributes:
+            return False
+        return not self.include_attributes or bool(found & self.include_attributes)
 
     def accepts_dir(self, relative_dir: str) -> bool:
         """Whether the directory itself is copied as a folder (when folders are copied at all):

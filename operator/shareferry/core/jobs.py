@@ -28,7 +28,7 @@ from shareferry.core.engine.limits import ByteBudget
 from shareferry.core.engine.resume import PlanScope
 from shareferry.core.engine.scheduler import run_transfers
 from shareferry.core.errors import ShareFerryError, UsageError
-from shareferry.core.filters import ObjectFilter
+from shareferry.core.filters import ObjectFilter, check_attribute_source
 from shareferry.core.jobplan import JobPlan, JobRecord
 from shareferry.core.jobrun import JobRun, new_record
 from shareferry.core.jobspec import options_from_json, options_to_json, stored_location, with_sas
@@ -147,6 +147,7 @@ async def _run_job(
         request.source, request.destination, request.from_to
     )
     check_overlap(source_location, destination_location, command=command)
+    check_attribute_source(request.options.filters, source_kind=source_location.kind)
     settings = settings_environ(environ)
     budget = ByteBudget(buffer_bytes_from_env(settings))
     layout = await decide_layout(
@@ -314,7 +315,9 @@ async def _pairs(
         return
     if not options.recursive:
         raise UsageError(f"{source.describe()} names a whole account: use --recursive")
-    credential = resolve_credential(source, environ=side_environ(environ, "source"))
+    credential = resolve_credential(
+        source, environ=side_environ(environ, "source"), trusted_suffixes=options.trusted_suffixes
+    )
     async for name in container_names(source, credential):
         container_source = replace(source, container=name, path="", trailing_slash=False)
         if destination.kind != "local" and destination.container is None:

@@ -42,6 +42,10 @@ class SmbInfo:
     permission: str | None = None  # SDDL; None when not asked for or not available
 
 
+#: The blob tier whose data is offline: it must be rehydrated before it can be read.
+ARCHIVE_TIER = "Archive"
+
+
 class Refused(StrEnum):
     """Why a listed object cannot be transferred (see :class:`Refusal`)."""
 
@@ -72,7 +76,9 @@ class StoredObject:
 
     ``md5``, ``content``, ``metadata`` and ``smb`` may be missing from listings (a listing gives
     names, sizes and times); :meth:`Backend.stat` fills what the backend knows. ``refusal``:
-    the object is there but cannot be transferred (see :class:`Refusal`).
+    the object is there but cannot be transferred (see :class:`Refusal`). ``access_tier``: a
+    blob's tier (``Hot``, ``Cool``, ``Cold``, ``Archive``) when set on the blob itself; ``None``
+    when it is only inferred from the account's default, or the object is not a blob.
     """
 
     path: str
@@ -84,6 +90,7 @@ class StoredObject:
     metadata: dict[str, str] = field(default_factory=dict)
     smb: SmbInfo | None = None
     refusal: Refusal | None = None
+    access_tier: str | None = None
 
     @property
     def name(self) -> str:
@@ -99,6 +106,7 @@ class WriteProps:
     smb: SmbInfo | None = None
     last_modified: datetime | None = None  # local files: set the mtime to this
     content_md5: bytes | None = None  # known before writing (small files): stored at creation
+    access_tier: str | None = None  # Blob destinations: the tier to write the blob in
 
 
 def parse_smb_time(text: str) -> datetime | None:

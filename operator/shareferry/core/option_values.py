@@ -29,6 +29,7 @@ from shareferry.core.options import (
     SyncOptions,
     TransferOptions,
 )
+from shareferry.core.trusted_hosts import parse_trusted_suffixes
 
 METADATA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_BLOCK_SIZE_MB = 4000  # Azure Blob's largest block
@@ -89,6 +90,10 @@ class TransferValues:
     metadata: Mapping[str, str] | None = None
     content_type: str | None = None
     guess_mime_type: bool = True
+    include_attributes: Sequence[str] = ()
+    exclude_attributes: Sequence[str] = ()
+    s2s_preserve_access_tier: bool = True
+    trusted_microsoft_suffixes: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,8 @@ def build_filters(values: TransferValues) -> Filters:
         exclude_regex=tuple(values.exclude_regex),
         include_after=after,
         include_before=before,
+        include_attributes=tuple(values.include_attributes),
+        exclude_attributes=tuple(values.exclude_attributes),
     )
 
 
@@ -227,6 +234,8 @@ def build_transfer_options(values: TransferValues) -> TransferOptions:
         metadata=check_metadata(values.metadata or {}),
         content_type=values.content_type or None,
         guess_mime_type=values.guess_mime_type and not values.content_type,
+        s2s_preserve_access_tier=values.s2s_preserve_access_tier,
+        trusted_suffixes=parse_trusted_suffixes(values.trusted_microsoft_suffixes),
     )
 
 

@@ -48,6 +48,8 @@ class Filters:
     exclude_regex: tuple[str, ...] = ()
     include_after: datetime | None = None
     include_before: datetime | None = None
+    include_attributes: tuple[str, ...] = ()
+    exclude_attributes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class TransferOptions:
     content_type: str | None = None
     guess_mime_type: bool = True
     max_retries: int = 8
+    #: Blob to Blob: the destination takes the source blob's access tier (when set on the blob).
+    s2s_preserve_access_tier: bool = True
+    #: Domains added to Microsoft's own that Entra ID tokens may be sent to (see trusted_hosts).
+    trusted_suffixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.block_size < 1 or self.block_size > 4000 * MIB:

@@ -37,6 +37,7 @@ from azure.storage.blob import (
     BlobProperties,
     BlobSasPermissions,
     ContentSettings,
+    StandardBlobTier,
     generate_blob_sas,
 )
 from azure.storage.blob.aio import BlobClient, BlobPrefix, BlobServiceClient
@@ -46,6 +47,7 @@ from shareferry.core.backends.azblob_wire import (
     BlobWire,
     ListedPage,
     blob_wire_for,
+    explicit_tier,
     listed_prefix,
     stored_from_get,
 )
@@ -515,6 +517,7 @@ class BlockBlobWriter:
                     overwrite=True,
                     content_settings=self._settings(md5),
                     metadata=dict(self._props.metadata),
+                    standard_blob_tier=self._tier(),
                 )
             return
         offsets = sorted(self._blocks)
@@ -533,7 +536,16 @@ class BlockBlobWriter:
                 [BlobBlock(block_id=block_id(offset, tag=self._tag)) for offset in offsets],
                 content_settings=self._settings(md5),
                 metadata=dict(self._props.metadata),
+                standard_blob_tier=self._tier(),
             )
+
+    def _tier(self) -> StandardBlobTier | None:
+        """The tier asked for in the props (``x-ms-access-tier``), else the account's default."""
+        tier = self._props.access_tier
+        try:
+            return StandardBlobTier(tier) if tier else None
+        except ValueError:  # a premium tier (P10...) no standard block blob can take
+            return None
 
     def _settings(self, md5: bytes | None) -> ContentSettings:
         content = self._props.content
@@ -703,6 +715,7 @@ def _stored(path: str, props: BlobProperties) -> StoredObject:
             cache_control=settings.cache_control,
         ),
         metadata=metadata,
+        access_tier=explicit_tier(props.blob_tier, props.blob_tier_inferred),
     )
 
 

@@ -120,6 +120,7 @@ def listed_blob(path: str, item: ET.Element) -> StoredObject:
         md5=base64.b64decode(md5) if md5 else None,
         content=content_headers(properties),
         metadata=metadata,
+        access_tier=explicit_tier(properties.get("AccessTier"), properties.get("AccessTierInferred")),
     )
 
 
@@ -148,6 +149,14 @@ def stored_from_get(path: str, data: bytes, headers: Mapping[str, str]) -> Store
         content=content_headers(headers),
         metadata=metadata,
     )
+
+
+def explicit_tier(tier: str | None, inferred: object) -> str | None:
+    """A blob's access tier when set on the blob; ``None`` when absent or only inferred (the
+    account's default: a copy then takes its own account's default too)."""
+    if not tier or str(inferred).lower() == "true":
+        return None
+    return tier
 
 
 def content_headers(values: Mapping[str, str | None]) -> ContentHeaders:

@@ -78,7 +78,9 @@ async def open_source(
         assert location.local_path is not None
         root, path = _split_local_source(location.local_path)
         return OpenedLocation(LocalBackend(root, follow_symlinks=options.follow_symlinks), path)
-    credential = resolve_credential(location, environ=side_environ(environ, "source"))
+    credential = resolve_credential(
+        location, environ=side_environ(environ, "source"), trusted_suffixes=options.trusted_suffixes
+    )
     return OpenedLocation(_remote(location, credential), location.path)
 
 
@@ -98,6 +100,8 @@ async def open_destination(
         if not options.dry_run:
             target.parent.mkdir(parents=True, exist_ok=True)
         return OpenedLocation(LocalBackend(target.parent), target.name)
-    credential = resolve_credential(location, environ=side_environ(environ, "destination"))
+    credential = resolve_credential(
+        location, environ=side_environ(environ, "destination"), trusted_suffixes=options.trusted_suffixes
+    )
     hint = location.trailing_slash or location.path == ""
     return OpenedLocation(_remote(location, credential), location.path.rstrip("/"), is_dir_hint=hint)

@@ -29,7 +29,7 @@ from shareferry.core.errors import (
     ShareFerryError,
     TransferError,
 )
-from shareferry.core.objects import StoredObject, WriteProps
+from shareferry.core.objects import ARCHIVE_TIER, StoredObject, WriteProps
 from shareferry.core.options import CheckMd5, Overwrite
 from shareferry.core.planning.copy_plan import Transfer
 
@@ -193,6 +193,11 @@ async def _copy_described(
     ctx: EngineContext, transfer: Transfer, source: StoredObject, *, prefetched: bytes | None
 ) -> FileResult:
     """Copy a file whose properties are known (and, for a small remote one, its bytes)."""
+    if source.access_tier == ARCHIVE_TIER:
+        raise TransferError(
+            f"{ctx.source.describe(source.path)} is in the Archive tier: its data is offline and cannot "
+            "be read; rehydrate it to the Hot, Cool or Cold tier first"
+        )
     source_is_local = ctx.source.kind == "local"
     smb_both = ctx.source.capabilities.smb and ctx.destination.capabilities.smb
     permission = await _permission(ctx, source) if smb_both else None

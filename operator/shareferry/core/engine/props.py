@@ -2,7 +2,8 @@
 
 Pure decisions from the source object and the options: content type guessed from the file
 extension (Python's table plus the system's mime.types) for uploads, source headers and metadata
-carried for service-to-service copies, SMB info only when asked for and both sides have it.
+carried for service-to-service copies, SMB info only when asked for and both sides have it, a
+blob's access tier unless ``--s2s-preserve-access-tier=false``.
 """
 
 from __future__ import annotations
@@ -55,4 +56,8 @@ def write_props(
     metadata = {**source.metadata, **options.metadata}
     # A local destination takes the most precise modification time known, so a later sync
     # finds the two sides equal rather than the source a fraction of a second newer.
-    return WriteProps(content=content, metadata=metadata, smb=smb, last_modified=modified_time(source))
+    # Only a Blob source has a tier and only a Blob destination writes one: other pairs ignore it.
+    tier = source.access_tier if options.s2s_preserve_access_tier else None
+    return WriteProps(
+        content=content, metadata=metadata, smb=smb, last_modified=modified_time(source), access_tier=tier
+    )
