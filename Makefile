@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck layers unit bench clean chart-crds e2e cluster cluster-down cluster-tools
+.PHONY: demo test debian-packages lint typecheck layers unit bench clean chart-crds e2e cluster cluster-down cluster-tools
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## debian-packages: install the Debian libraries the tests' native tools need when missing (libsecret-1-0 for AzCopy)
+debian-packages:
+	@bash scripts/debian_packages.sh
+
 ## demo: start the Files emulator, run the example CopyJobs with `shareferry run` (folder → share, share → share sync), verify MD5s
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 ## test: lint, type-check, layer rules, the control plane's binaries, then the whole pytest suite (emulator, Azurite, AzCopy, a real Kubernetes control plane)
-test: $(STAMP) $(NODE_STAMP) lint typecheck layers cluster-tools unit
+test: $(STAMP) $(NODE_STAMP) debian-packages lint typecheck layers cluster-tools unit
 
 ## cluster: build what is missing, start a local Kubernetes control plane and process kubelet, print KUBECONFIG=<path>
 cluster: $(STAMP)
@@ -47,11 +51,11 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP) $(NODE_STAMP)
+unit: $(STAMP) $(NODE_STAMP) debian-packages
 	$(BIN)/pytest
 
 ## bench: emulator ingest rate beside Azurite's, sync memory at scale, no-op sync beside AzCopy (see bench/README.md)
-bench: $(STAMP) $(NODE_STAMP)
+bench: $(STAMP) $(NODE_STAMP) debian-packages
 	$(PY) bench/emulator_ingest.py
 	$(PY) bench/sync_scale.py --sizes 10000,100000
 	$(PY) bench/sync_vs_azcopy.py --quick

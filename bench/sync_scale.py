@@ -191,7 +191,10 @@ def make_side(name: str, files: int) -> Any:
                 return StoredObject(path="", is_dir=True, last_modified=BASE_TIME)
             return dir_object(number) if index is None else file_object(index)
 
-        async def list(self, path: str, *, recursive: bool) -> AsyncIterator[StoredObject]:
+        async def list(
+            self, path: str, *, recursive: bool, skip_vanished: bool = False
+        ) -> AsyncIterator[StoredObject]:
+            del skip_vanished  # a generated tree never loses a directory while it is walked
             number, index = parse(path)
             if index is not None:
                 raise NotFoundError(f"{path} is not a directory")

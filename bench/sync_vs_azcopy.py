@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""A sync that has nothing to do: ``shareferry sync`` next to ``azcopy sync`` (AzCopy 10.18.1).
+"""A sync that has nothing to do: ``shareferry sync`` next to ``azcopy sync`` (AzCopy 10.32.2).
 
 One run starts the ShareFerry Files emulator as its own process (``python -m shareferry emulator
 --port 0 --in-memory``), writes a local tree of many small files (default 100,000 files of
@@ -8,10 +8,10 @@ into a share with ``shareferry copy`` (measured and shown, not compared). Then, 
 and on the same share, every tool syncs the unchanged tree, each started as a user would start it:
 
 * upload (LocalFile): ``shareferry sync LOCAL URL --from-to LocalFile`` and
-  ``azcopy sync LOCAL URL --from-to LocalFile --skip-version-check``;
+  ``azcopy sync LOCAL URL --from-to LocalFile``;
 * download (FileLocal): the share is first downloaded into a second local directory with
   ``shareferry copy`` (not compared), then ``shareferry sync URL LOCAL2 --from-to FileLocal`` and
-  ``azcopy sync URL LOCAL2 --from-to FileLocal --skip-version-check``.
+  ``azcopy sync URL LOCAL2 --from-to FileLocal``.
 
 Both tools get a share SAS in the URL. Every sync is checked to have done nothing: its own summary
 must show 0 transfers; the emulator's request counters (``/_emulator/counters``, reset before each

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Transfer speed and cost of ``shareferry copy`` next to AzCopy 10.18.1 (and rclone for Blob).
+"""Transfer speed and cost of ``shareferry copy`` next to AzCopy 10.32.2 (and rclone for Blob).
 
 One run starts a ShareFerry Files emulator and an Azurite blob service, both in memory on this
 machine, and runs every tool against the same servers the way a user would from a shell (a fresh
 server for each dataset on each service, shared by all tools: see :data:`BLOCK_WARNING_SECONDS`):
 
 * ShareFerry: ``python -m shareferry copy SRC DST --from-to X --recursive [--put-md5]``
-* AzCopy 10.18.1: ``azcopy copy SRC DST --from-to X --recursive [--put-md5] --skip-version-check``
+* AzCopy 10.32.2: ``azcopy copy SRC DST --from-to X --recursive [--put-md5]``
 * rclone (Blob only: it does not speak the Azure Files REST API): ``rclone copy SRC DST``, its
   remote ``az:`` configured by environment variables (an account SAS URL), no config file.
 
@@ -364,8 +364,9 @@ def unsupported(tool: str, from_to: str, dataset: Dataset) -> str | None:
     """Why a combination cannot run against these servers, or None."""
     if tool == "azcopy" and from_to == "BlobBlob" and dataset.size <= AZCOPY_BLOCK_SIZE:
         return (
-            "AzCopy 10.18.1 copies a blob that fits in one block (8 MiB) with Put Blob From URL, "
-            "which Azurite 3.37 does not implement (it answers 501 and AzCopy retries for minutes)"
+            "AzCopy copies a blob that fits in one block (8 MiB) with Put Blob From URL, which "
+            "Azurite 3.37 does not implement (10.32.2's copy fails with a 500; 10.18.1 got a 501 "
+            "and retried for minutes)"
         )
     return None
 
@@ -636,8 +637,7 @@ def notes(cpus: int | None) -> list[str]:
         "often the bottleneck, not the tool: compare 'server CPU s' with 'wall s'.",
         "Tools run with their defaults; uploads add --put-md5 (AzCopy, ShareFerry); rclone makes MD5s "
         "itself and moves 4 files at a time. AzCopy checks its job every 2 s, so its wall time comes in "
-        "steps of about 2 s, and 10.18.1 used about one CPU-second per second here even for one "
-        "1-byte file.",
+        "steps of about 2 s.",
         "BlobBlob: rclone uses Copy Blob, which Azurite completes within one account without moving "
         "the bytes (hence its speed); ShareFerry and AzCopy have the server copy them with Put Block "
         "From URL.",

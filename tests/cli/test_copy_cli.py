@@ -166,7 +166,7 @@ def test_upload_then_download_is_byte_identical_with_md5s(
     assert up.returncode == 0, up.stderr
     assert summary_value(up.stdout, "Final Job Status") == "Completed"
     assert summary_value(up.stdout, "Number of File Transfers Completed") == str(len(TREE))
-    assert summary_value(up.stdout, "TotalBytesTransferred") == str(sum(map(len, TREE.values())))
+    assert summary_value(up.stdout, "Total Number of Bytes Transferred") == str(sum(map(len, TREE.values())))
     uploaded = read_share(share)
     assert uploaded.files == TREE
     assert uploaded.stored_md5 == {path: md5(data) for path, data in TREE.items()}

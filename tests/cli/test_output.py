@@ -1,6 +1,6 @@
 """The copy command's outputs fed with job events, as the engine would send them: the live line,
 AzCopy's text summary, AzCopy's JSON lines (checked field by field against the names and types
-AzCopy 10.18 prints) and the --report file."""
+AzCopy 10.32 prints) and the --report file."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ MIB = 1024 * 1024
 SAS_SIG = "c2VjcmV0IHNpZ25hdHVyZQ%3D%3D"
 URL_WITH_SAS = f"https://acct.file.core.windows.net/share/a.txt?sv=2024-01-01&sig={SAS_SIG}"
 
-#: What AzCopy 10.18.1 puts in a Progress / EndOfJob MessageContent (ListJobSummaryResponse),
-#: as printed by ``azcopy copy ... --output-type json``.
+#: What AzCopy 10.32.2 puts in a Progress / EndOfJob MessageContent (ListJobSummaryResponse),
+#: as printed by ``azcopy copy ... --output-type json``. 10.32 added the last four (10.18.1 ended
+#: with IsCleanupJob); AzCopy counts them for NFS shares only (incEnumeration in its
+#: transferProgressTracker.go), so they are "0" for every SMB and Blob transfer.
 AZCOPY_SUMMARY_FIELDS = [
     "ErrorMsg", "JobID", "ActiveConnections", "CompleteJobOrdered", "JobStatus", "TotalTransfers",
     "FileTransfers", "FolderPropertyTransfers", "SymlinkTransfers", "FoldersCompleted",
@@ -39,14 +41,16 @@ AZCOPY_SUMMARY_FIELDS = [
     "BytesOverWire", "TotalBytesTransferred", "TotalBytesEnumerated", "TotalBytesExpected",
     "PercentComplete", "AverageIOPS", "AverageE2EMilliseconds", "ServerBusyPercentage",
     "NetworkErrorPercentage", "FailedTransfers", "SkippedTransfers", "PerfConstraint",
-    "PerformanceAdvice", "IsCleanupJob",
+    "PerformanceAdvice", "IsCleanupJob", "SkippedSymlinkCount", "HardlinksConvertedCount",
+    "SkippedHardlinkCount", "SkippedSpecialFileCount",
 ]  # fmt: skip
 #: Fields AzCopy encodes as decimal strings (``json:",string"`` in its Go struct).
 AZCOPY_STRING_COUNTERS = [
     "ActiveConnections", "TotalTransfers", "FileTransfers", "FolderPropertyTransfers", "SymlinkTransfers",
     "FoldersCompleted", "TransfersCompleted", "FoldersFailed", "TransfersFailed", "FoldersSkipped",
     "TransfersSkipped", "BytesOverWire", "TotalBytesTransferred", "TotalBytesEnumerated",
-    "TotalBytesExpected",
+    "TotalBytesExpected", "SkippedSymlinkCount", "HardlinksConvertedCount", "SkippedHardlinkCount",
+    "SkippedSpecialFileCount",
 ]  # fmt: skip
 AZCOPY_TRANSFER_FIELDS = ["Src", "Dst", "IsFolderProperties", "TransferStatus", "TransferSize", "ErrorCode"]
 
@@ -229,6 +233,9 @@ def test_text_off_a_terminal_prints_no_live_line() -> None:
 
 
 def test_summary_text_is_azcopys_block() -> None:
+    """AzCopy 10.32.2's block (GetCopyResult in its azcopy/output.go): 10.32 added the four
+    NFS-only "Skipped"/"Converted" lines and renamed "TotalBytesTransferred" to "Total Number of
+    Bytes Transferred"; its summary of a local-to-share copy prints them as here."""
     accounting = Accounting()
     play(Feed(accounting))
     summary = summary_of(accounting, status=JobStatus.COMPLETED_WITH_ERRORS, elapsed=90.0)
@@ -245,7 +252,11 @@ def test_summary_text_is_azcopys_block() -> None:
         "Number of Folder Transfers Failed: 0",
         "Number of File Transfers Skipped: 1",
         "Number of Folder Transfers Skipped: 0",
-        f"TotalBytesTransferred: {8 * MIB + 1024}",
+        "Number of Symbolic Links Skipped: 0",
+        "Number of Hardlinks Converted: 0",
+        "Number of Hardlinks Skipped: 0",
+        "Number of Special Files Skipped: 0",
+        f"Total Number of Bytes Transferred: {8 * MIB + 1024}",
         "Final Job Status: CompletedWithErrors",
     ]
 

@@ -135,7 +135,7 @@ def test_a_second_sync_copies_nothing_both_ways(
     assert (copied(up), unchanged(up)) == (len(TREE), 0)
     assert summary_value(up.stdout, "Files Scanned at Source") == str(len(TREE))
     assert summary_value(up.stdout, "Files Scanned at Destination") == "0"
-    assert summary_value(up.stdout, "TotalBytesTransferred") == str(sum(map(len, TREE.values())))
+    assert summary_value(up.stdout, "Total Number of Bytes Transferred") == str(sum(map(len, TREE.values())))
     uploaded = read_share(share)
     assert uploaded.files == SYNCED
     assert uploaded.stored_md5 == {path: md5(data) for path, data in SYNCED.items()}
@@ -153,7 +153,7 @@ def test_a_second_sync_copies_nothing_both_ways(
     assert_ok(again)
     assert (copied(again), unchanged(again)) == (0, len(TREE))
     assert summary_value(again.stdout, "Number of File Transfers") == "0"
-    assert summary_value(again.stdout, "TotalBytesTransferred") == "0"
+    assert summary_value(again.stdout, "Total Number of Bytes Transferred") == "0"
     assert writes_to(emulator, share) == {}
     assert changing_operations(emulator) == set()
 
@@ -556,7 +556,7 @@ def test_every_other_pair_syncs_once_then_copies_nothing(
     for pair, result in second.items():
         assert_ok(result)
         assert (copied(result), unchanged(result)) == (0, len(SYNCED)), pair
-        assert summary_value(result.stdout, "TotalBytesTransferred") == "0", pair
+        assert summary_value(result.stdout, "Total Number of Bytes Transferred") == "0", pair
     assert {pair: etags(container) for pair, container in to_blob.items()} == blob_tags
     assert mtimes(down) == local_times
     assert writes_to(emulator, from_blob) == {}

@@ -91,7 +91,12 @@ def summary_text(summary: JobSummary) -> str:
         f"Number of Folder Transfers Failed: {counters.folders_failed}",
         f"Number of File Transfers Skipped: {counters.files_skipped}",
         f"Number of Folder Transfers Skipped: {counters.folders_skipped}",
-        f"TotalBytesTransferred: {counters.bytes_transferred}",
+        # AzCopy 10.32 counts these four for NFS shares only; ShareFerry's SMB and Blob never have one.
+        "Number of Symbolic Links Skipped: 0",
+        "Number of Hardlinks Converted: 0",
+        "Number of Hardlinks Skipped: 0",
+        "Number of Special Files Skipped: 0",
+        f"Total Number of Bytes Transferred: {counters.bytes_transferred}",
         f"Final Job Status: {summary.status.value}",
     ]
     if counters.files_resumed:
@@ -243,6 +248,11 @@ def job_summary_content(
         "PerfConstraint": 0,
         "PerformanceAdvice": [],
         "IsCleanupJob": False,
+        # AzCopy 10.32's NFS-only counters (see summary_text): always zero here.
+        "SkippedSymlinkCount": "0",
+        "HardlinksConvertedCount": "0",
+        "SkippedHardlinkCount": "0",
+        "SkippedSpecialFileCount": "0",
     }
     if counters.sync is not None:  # what AzCopy's sync adds to its summary
         content["SourceFilesScanned"] = str(counters.sync.source_files_scanned)
