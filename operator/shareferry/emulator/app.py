@@ -268,6 +268,7 @@ class Emulator:
             return _cut(request)
         if route.writes:
             return _cut(request)
+        ctx.cut_reads_halfway = True  # a streamed read cuts itself after half its bytes
         response = await HANDLERS[route.op](ctx)
         body = (
             response.body
