@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 RCLONE_VERSION = "1.75.2"
-#: The flags every test call passes: no progress noise, no update check, fail fast.
+#: The flags every call passes: no progress statistics, few retries (fail fast).
 RCLONE_COMMON_FLAGS = ("--retries", "1", "--low-level-retries", "2", "--stats", "0")
 
 _VERSION_LINE = re.compile(r"^rclone v(\S+)$", re.MULTILINE)
