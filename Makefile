@@ -54,11 +54,12 @@ layers: $(STAMP)
 unit: $(STAMP) $(NODE_STAMP) debian-packages
 	$(BIN)/pytest
 
-## bench: emulator ingest rate beside Azurite's, sync memory at scale, no-op sync beside AzCopy (see bench/README.md)
+## bench: emulator ingest rate beside Azurite's, sync memory at scale, no-op sync beside AzCopy, transfers beside AzCopy and rclone (see bench/README.md)
 bench: $(STAMP) $(NODE_STAMP) debian-packages
 	$(PY) bench/emulator_ingest.py
 	$(PY) bench/sync_scale.py --sizes 10000,100000
 	$(PY) bench/sync_vs_azcopy.py --quick
+	$(PY) bench/transfer_vs_peers.py --quick
 
 ## chart-crds: copy crds/*.yaml into the Helm chart's crds/ (tests/chart checks they are identical)
 chart-crds:

@@ -20,7 +20,7 @@ for downloads no local file's mtime may change. A sync that copies something is 
 ``COPIED`` with the details; the script then exits 1.
 
 Per run: wall seconds, entries (files) per second, CPU seconds and peak RSS of the tool's own
-process (``os.wait4``, through the same minimal shim as ``transfer_vs_azcopy.py``), requests the
+process (``os.wait4``, through the same minimal shim as ``transfer_vs_peers.py``), requests the
 emulator answered, CPU seconds the emulator used; then the ShareFerry / AzCopy ratios::
 
     .venv/bin/python bench/sync_vs_azcopy.py --quick
@@ -47,14 +47,14 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-for entry in (BENCH, BENCH.parent):  # transfer_vs_azcopy.py; the repository root (tests.support)
+for entry in (BENCH, BENCH.parent):  # transfer_vs_peers.py; the repository root (tests.support)
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
 from tests.support.azcopy import AZCOPY_COMMON_FLAGS, azcopy_env  # noqa: E402
 
 from shareferry.core.redact import redact  # noqa: E402
-from transfer_vs_azcopy import (  # noqa: E402
+from transfer_vs_peers import (  # noqa: E402
     Measurement,
     Remote,
     RunFailed,

@@ -163,7 +163,9 @@ class Emulator:
             query = parse_query(raw_query)
             route = classify(request.method, raw_path, query, request.headers)
             op = route.op
-            check_version(request.headers.get("x-ms-version"))
+            check_version(
+                request.headers.get("x-ms-version"), authenticated="Authorization" in request.headers
+            )
             self._check_query(query)
             authorize(
                 AuthInput(
@@ -266,9 +268,12 @@ class Emulator:
             return _cut(request)
         if route.writes:
             return _cut(request)
+        ctx.cut_reads_halfway = True  # a streamed read cuts itself after half its bytes
         response = await HANDLERS[route.op](ctx)
         body = (
-            response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
+            response.body
+            if isinstance(response, web.Response) and isinstance(response.body, bytes | bytearray)
+            else b""
         )
         if request.method == "HEAD" or len(body) < 2:
             return _cut(request)

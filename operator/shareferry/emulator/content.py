@@ -87,11 +87,17 @@ class Content(ABC):
         self.ranges = ranges or RangeSet()
 
     @abstractmethod
-    def read(self, offset: int, length: int) -> bytes:
+    def read_buffer(self, offset: int, length: int) -> bytes | bytearray:
         """Bytes ``[offset, offset+length)``, clipped to the size; holes read as zeros.
 
-        The answer is built in memory: callers keep ``length`` bounded (a few MiB).
+        The answer is built in memory with one copy of the stored bytes and is the caller's to
+        keep (later writes do not change it): callers keep ``length`` bounded (a few MiB).
         """
+
+    def read(self, offset: int, length: int) -> bytes:
+        """:meth:`read_buffer` as immutable ``bytes``."""
+        data = self.read_buffer(offset, length)
+        return data if isinstance(data, bytes) else bytes(data)
 
     @abstractmethod
     def write(self, offset: int, data: bytes | memoryview) -> None:
@@ -139,22 +145,23 @@ class MemoryContent(Content):
         """Bytes held in memory (for tests and diagnostics)."""
         return sum(len(page) for page in self._pages.values())
 
-    def read(self, offset: int, length: int) -> bytes:
+    def read_buffer(self, offset: int, length: int) -> bytearray:
         end = min(self.size, offset + length)
         if end <= offset:
-            return b""
-        out = bytearray(end - offset)
+            return bytearray()
+        out = bytearray(end - offset)  # zeros: the holes are done
         for start, stop in self.ranges.within(offset, end):
             position = start
             while position < stop:
                 index, inner = divmod(position, PAGE_BYTES)
                 take = min(stop - position, PAGE_BYTES - inner)
                 page = self._pages.get(index)
-                if page is not None:  # always there for a written range; zeros otherwise
-                    chunk = page[inner : inner + take]
-                    out[position - offset : position - offset + len(chunk)] = chunk
+                held = min(take, len(page) - inner) if page is not None else 0
+                if page is not None and held > 0:  # always there for a written range; zeros otherwise
+                    with memoryview(page) as view:  # no interim copy of the page's slice
+                        out[position - offset : position - offset + held] = view[inner : inner + held]
                 position += take
-        return bytes(out)
+        return out
 
     def write(self, offset: int, data: bytes | memoryview) -> None:
         view = memoryview(data)
@@ -236,7 +243,7 @@ class DiskContent(Content):
     def location(self) -> str | None:
         return self._name
 
-    def read(self, offset: int, length: int) -> bytes:
+    def read_buffer(self, offset: int, length: int) -> bytes:
         length = max(0, min(self.size, offset + length) - offset)
         fd = os.open(self._path, os.O_RDONLY)
         try:

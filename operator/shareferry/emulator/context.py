@@ -54,6 +54,8 @@ class Ctx:
     stamp: Callable[[web.StreamResponse], None] = lambda _response: None
     #: ``account/share/path`` of a file this request renamed (its write counts move with it).
     renamed_from: str | None = None
+    #: A dropped-connection fault: a read sends its headers and half its bytes, then cuts.
+    cut_reads_halfway: bool = False
 
     async def body(self, *, limit: int = MAX_RANGE_BYTES) -> bytes:
         """The request body: at most ``limit`` bytes, given up on when the client stalls."""
@@ -149,7 +151,7 @@ def policy_lookup(store: Store) -> PolicyLookup:
 def reply(
     status: int,
     headers: Mapping[str, str] | None = None,
-    body: bytes = b"",
+    body: bytes | bytearray = b"",
     *,
     content_type: str | None = None,
 ) -> web.Response:

@@ -15,18 +15,23 @@ class StorageError(Exception):
         message: str,
         *,
         headers: dict[str, str] | None = None,
+        details: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        #: Extra elements of the error document after ``Message`` (``HeaderName``, ``HeaderValue``).
+        self.details = dict(details or {})
 
     def body(self) -> bytes:
         """The XML error document (HEAD responses send none)."""
         return (
             '<?xml version="1.0" encoding="utf-8"?><Error>'
-            f"<Code>{escape(self.code)}</Code><Message>{escape(self.message)}</Message></Error>"
+            f"<Code>{escape(self.code)}</Code><Message>{escape(self.message)}</Message>"
+            + "".join(f"<{name}>{escape(value)}</{name}>" for name, value in self.details.items())
+            + "</Error>"
         ).encode()
 
 
@@ -49,7 +54,10 @@ def forbidden(code: str, message: str) -> StorageError:
 def invalid_header(name: str, value: str | None, why: str = "") -> StorageError:
     detail = f" ({why})" if why else ""
     return StorageError(
-        400, "InvalidHeaderValue", f"The value for header {name} is not valid: {value!r}{detail}."
+        400,
+        "InvalidHeaderValue",
+        f"The value for header {name} is not valid: {value!r}{detail}.",
+        details={"HeaderName": name, "HeaderValue": value or ""},
     )
 
 

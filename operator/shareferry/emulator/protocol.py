@@ -17,11 +17,12 @@ from aiohttp.http_exceptions import BadHttpMethod, InvalidHeader, InvalidURLErro
 from aiohttp.web_protocol import RequestHandler
 
 from shareferry.emulator.errors import StorageError
+from shareferry.emulator.wire import NEWEST_VERSION
 
 log = logging.getLogger("shareferry.emulator")
 
 #: The x-ms-version of answers to requests that never got as far as naming one.
-DEFAULT_VERSION = "2026-10-06"
+DEFAULT_VERSION = NEWEST_VERSION
 
 
 def unparsed_request_error(status: int, exc: BaseException | None) -> StorageError:

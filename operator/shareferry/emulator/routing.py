@@ -112,6 +112,11 @@ CONTENT_WRITE_OPS = frozenset({"CreateFile", "PutRange", "PutRangeFromURL", "Cop
 _ROOT_HANDLE_OPS = frozenset({"ListHandles", "ForceCloseHandles"})
 
 
+#: Reads of a file that may name the share's root directory as ``/<account>/<share>/`` (a trailing
+#: slash, no restype): Azure takes them as Get File (Properties) of the root, which is a directory
+#: and so answers 404 ``ResourceNotFound``, the "is the root a file?" probe of rclone's azurefiles.
+_ROOT_FILE_READS = frozenset({"GetFile", "GetFileProperties"})
+
 #: Operations whose path names a directory (each segment of it is a level of subdirectories).
 DIRECTORY_OPS = frozenset(entry[0] for entry in _DIRECTORY_OPS.values()) - _ROOT_HANDLE_OPS
 
@@ -134,6 +139,8 @@ def split_path(raw_path: str) -> list[str]:
 def classify(method: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Route:
     """Name the operation a request asks for; 400/405 errors for what the API does not have."""
     method = method.upper()
+    if not raw_path.startswith("/"):  # an absolute-form target (``GET http://host/ HTTP/1.1``)
+        raise StorageError(400, "InvalidUri", "The request URI must be a path: /<account>/...")
     parts = split_path(raw_path)
     if not parts:
         raise StorageError(400, "InvalidUri", "The request URI must name an account: /<account>/...")
@@ -165,7 +172,8 @@ def classify(method: str, raw_path: str, query: Mapping[str, str], headers: Mapp
             )
     elif restype == "":
         entry = _FILE_OPS.get((method, comp))
-        if not path and (entry is None or entry[0] not in _ROOT_HANDLE_OPS):
+        root_read = entry is not None and entry[0] in _ROOT_FILE_READS and raw_path.endswith("/")
+        if not path and not root_read and (entry is None or entry[0] not in _ROOT_HANDLE_OPS):
             raise StorageError(400, "InvalidUri", "A file request must name a file inside a share.")
         if entry is not None and "x-ms-copy-source" in headers:
             if entry[0] == "CreateFile":

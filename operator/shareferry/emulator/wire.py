@@ -19,6 +19,11 @@ _ISO = re.compile(
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$", re.ASCII)
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
+#: The newest service version the emulator speaks: the one azure-storage-file-share 12.27 sends.
+NEWEST_VERSION = "2026-10-06"
+#: The first service version with the File service; older ones never had it.
+OLDEST_FILES_VERSION = "2014-02-14"
+
 
 def now_ticks() -> int:
     """The current time in 100 ns ticks since the Unix epoch."""
@@ -87,14 +92,33 @@ def is_version(value: str) -> bool:
     return True
 
 
-def check_version(value: str | None) -> None:
-    """400 ``InvalidHeaderValue`` for an ``x-ms-version`` that is not a version at all.
+def check_version(value: str | None, *, authenticated: bool) -> None:
+    """Refuse an ``x-ms-version`` the File service would not take, as Azure does.
 
-    Any well-formed version is accepted (clients newer than the emulator keep working); a
-    request without the header is left to the operation.
+    A malformed version, one older than the File service or newer than :data:`NEWEST_VERSION`
+    is a 400 ``InvalidHeaderValue`` naming the header and its value. A request signed with an
+    ``Authorization`` header must name a version (400 ``MissingRequiredHeader``); a SAS request
+    may leave it out (its ``sv`` decides).
     """
-    if value is not None and not is_version(value):
-        raise invalid_header("x-ms-version", value, "expected a service version such as 2026-10-06")
+    if value is None:
+        if authenticated:
+            raise StorageError(
+                400,
+                "MissingRequiredHeader",
+                "An HTTP header that's mandatory for this request is not specified.",
+                details={"HeaderName": "x-ms-version"},
+            )
+        return
+    if not is_version(value):
+        raise invalid_header("x-ms-version", value, f"expected a service version such as {NEWEST_VERSION}")
+    if value > NEWEST_VERSION:  # YYYY-MM-DD strings sort as the dates they name
+        raise invalid_header(
+            "x-ms-version", value, f"the newest version this service supports is {NEWEST_VERSION}"
+        )
+    if value < OLDEST_FILES_VERSION:
+        raise invalid_header(
+            "x-ms-version", value, f"the File service needs version {OLDEST_FILES_VERSION} or later"
+        )
 
 
 def parse_query(raw_query: str) -> dict[str, str]:

