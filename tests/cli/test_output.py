@@ -20,7 +20,6 @@ from shareferry.cli.output import (
     TextOutput,
     failure_lines,
     progress_line,
-    split_dry_run,
     summary_text,
 )
 from shareferry.core.accounting import Accounting, FileResult, Outcome, Subscriber
@@ -314,20 +313,6 @@ def test_dry_run_lines_go_to_stdout_as_azcopy_prints_them() -> None:
     assert err.getvalue() == ""
 
 
-def test_split_dry_run_copes_with_to_in_local_names() -> None:
-    upload = "DRYRUN: copy /data/back to the future.txt to https://a.file.core.windows.net/s/back%20to.txt"
-    assert split_dry_run(upload) == (
-        "/data/back to the future.txt",
-        "https://a.file.core.windows.net/s/back%20to.txt",
-    )
-    download = "DRYRUN: copy https://a.file.core.windows.net/s/x.txt to /data/from a to b/x.txt"
-    assert split_dry_run(download) == ("https://a.file.core.windows.net/s/x.txt", "/data/from a to b/x.txt")
-    assert split_dry_run("retry 1 in 2s") is None
-
-
-# ---- JSON lines --------------------------------------------------------------------------------
-
-
 def json_lines(out: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
@@ -411,23 +396,87 @@ def test_empty_transfer_lists_are_null_as_in_azcopy() -> None:
     assert summary["ErrorMsg"] == ""
 
 
-def test_dry_run_messages_pair_the_log_line_with_the_result() -> None:
+def dry_run_result(
+    path: str, size: int, *, source: str, destination: str, is_dir: bool = False
+) -> FileResult:
+    return FileResult(
+        path, size, Outcome.SKIPPED, is_dir=is_dir, reason="dry-run", source=source, destination=destination
+    )
+
+
+def test_a_dry_run_prints_azcopy_1032_dryrun_lines_and_an_empty_end_of_job() -> None:
+    """Each line is told by the result itself (source and destination included), so lines that
+    finish out of order still name the right file (log lines are ignored)."""
     out = io.StringIO()
-    output = json_output(out)
-    output.message("DRYRUN: copy /data/sub to https://a.file.core.windows.net/s/sub")
-    output.on_done(skipped("sub", 0, "dry-run", is_dir=True))
+    output = JsonOutput(
+        out=out, err=io.StringIO(), command="sync", from_to="LocalFile", dry_run=True, clock=FakeClock()
+    )
+    assert output.tick_seconds is None  # no Progress lines in a dry run
+    output.started("job-1")
     output.message("DRYRUN: copy /data/sub/a.txt to https://a.file.core.windows.net/s/sub/a.txt")
-    output.on_queued("sub/a.txt", 42)
-    output.on_done(skipped("sub/a.txt", 42, "dry-run"))
-    folder, file = json_lines(out)
-    assert folder["MessageType"] == file["MessageType"] == "Dryrun"
-    assert content(folder) == {
-        "Source": "/data/sub",
-        "Destination": "https://a.file.core.windows.net/s/sub",
-        "EntityType": 1,
-        "SourceSize": 0,
+    output.message("DRYRUN: copy /data/sub to https://a.file.core.windows.net/s/sub")
+    output.on_done(
+        dry_run_result(
+            "sub", 0, source="/data/sub", destination="https://a.file.core.windows.net/s/sub", is_dir=True
+        )
+    )
+    output.on_done(
+        dry_run_result(
+            "sub/e", 0, source="/data/sub/e", destination="https://a.file.core.windows.net/s/sub/e"
+        )
+    )
+    output.on_done(
+        dry_run_result(
+            "sub/a.txt",
+            42,
+            source="/data/sub/a.txt",
+            destination="https://a.file.core.windows.net/s/sub/a.txt",
+        )
+    )
+    output.message("DRYRUN: remove https://a.file.core.windows.net/s/old")
+    output.on_would_delete("https://a.file.core.windows.net/s/old", is_dir=True)
+    output.finished(summary_of(output.accounting, status=JobStatus.COMPLETED))
+    lines = json_lines(out)
+    assert [line["MessageType"] for line in lines] == ["Dryrun"] * 4 + ["EndOfJob"]
+    folder, empty, file, removal = (json.loads(line["MessageContent"]) for line in lines[:4])
+    assert list(folder.items()) == [
+        ("EntityType", "Folder"),
+        ("BlobType", "Detect"),
+        ("FromTo", "LocalFile"),
+        ("Source", "/data/sub"),
+        ("Destination", "https://a.file.core.windows.net/s/sub"),
+    ]
+    assert empty["EntityType"] == "File" and "SourceSize" not in empty  # left out when 0, as AzCopy
+    assert file["Source"] == "/data/sub/a.txt" and file["SourceSize"] == 42
+    assert removal == {
+        "EntityType": "Folder",
+        "BlobType": "Detect",
+        "FromTo": "FileSMBTrash",
+        "Source": "https://a.file.core.windows.net/s/old",
+        "Destination": "",
     }
-    assert content(file)["EntityType"] == 0 and content(file)["SourceSize"] == 42
+    assert lines[-1]["MessageContent"] == ""
+
+
+@pytest.mark.parametrize(
+    ("from_to", "copy_from_to", "blob_type", "trash"),
+    [
+        ("BlobFile", "BlobFile", "BlockBlob", "FileSMBTrash"),
+        ("FileBlob", "FileBlob", "Detect", "BlobTrash"),
+        ("FileLocal", "FileLocal", "Detect", "LocalTrash"),
+    ],
+)
+def test_dry_run_from_to_and_blob_type_follow_where_each_object_lives(
+    from_to: str, copy_from_to: str, blob_type: str, trash: str
+) -> None:
+    out = io.StringIO()
+    output = JsonOutput(out=out, err=io.StringIO(), command="sync", from_to=from_to, dry_run=True)
+    output.on_done(dry_run_result("a", 1, source="src/a", destination="dst/a"))
+    output.on_would_delete("dst/b", is_dir=False)
+    copy, removal = (json.loads(line["MessageContent"]) for line in json_lines(out))
+    assert (copy["FromTo"], copy["BlobType"]) == (copy_from_to, blob_type)
+    assert removal["FromTo"] == trash
+    assert removal["BlobType"] == ("BlockBlob" if trash == "BlobTrash" else "Detect")
 
 
 def test_warnings_are_info_messages_and_secrets_are_redacted() -> None:

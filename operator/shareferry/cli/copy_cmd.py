@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from shareferry.cli.azcopy_compat_flags import add_compat_flags, check_compat_flags
 from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
 from shareferry.cli.output import JobOutput
 from shareferry.cli.transfer_flags import options_from_args
@@ -63,6 +64,7 @@ def register(commands: Any) -> None:
         description=DESCRIPTION,
         epilog=EPILOG,
     )
+    add_compat_flags(parser, command=COMMAND, extra_booleans=parser.extra_boolean_flags)  # type: ignore[attr-defined]
     parser.set_defaults(run=run)
 
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> CopyRequest:
     """The job the flags describe, checked as far as can be without touching storage."""
+    check_compat_flags(args, command=COMMAND)
     options = options_from_args(args, environ=environ)
     if options.overwrite is Overwrite.PROMPT and not sys.stdin.isatty():
         raise UsageError(

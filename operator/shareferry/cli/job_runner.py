@@ -92,6 +92,22 @@ def make_output(output_type: str, *, out: TextIO, err: TextIO, command: str) -> 
     return TextOutput(out=out, err=err, live=out.isatty(), command=command)
 
 
+def describe_job(output: JobOutput, request: Any) -> None:
+    """Tell a JSON output what its ``Dryrun`` lines need: the job's resolved ``--from-to`` pair
+    and whether it is a dry run (AzCopy's dry run prints no Init, no Progress, an empty EndOfJob)."""
+    if not isinstance(output, JsonOutput):
+        return
+    from shareferry.core.locations import resolve
+
+    output.dry_run = bool(request.options.dry_run)
+    if output.dry_run:
+        output.tick_seconds = None
+    try:
+        output.from_to = resolve(request.source, request.destination, request.from_to)[0].value
+    except ShareFerryError:  # checked already by build; a resumed job's local source may be gone
+        output.from_to = request.from_to or ""
+
+
 def execute(
     args: argparse.Namespace,
     *,
@@ -112,6 +128,7 @@ def execute(
     output = make_output(output_type, out=sys.stdout, err=sys.stderr, command=command)
     try:
         request = build(args, environ)
+        describe_job(output, request)
         job_id = (job_id_from() if job_id_from is not None else None) or str(uuid.uuid4())
     except UsageError as exc:
         output.fatal(str(exc))

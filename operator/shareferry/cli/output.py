@@ -17,10 +17,11 @@ JSON through :func:`~shareferry.core.printable.printable_json` (the exact name, 
   ``FAILED: <path>: <error>``.
 * :class:`JsonOutput`: AzCopy's ``--output-type json`` lines, ``{"TimeStamp", "MessageType",
   "MessageContent", "PromptDetails"}``: ``Init`` at the start, ``Progress`` at most every 2 s,
-  ``EndOfJob`` at the end, ``Dryrun`` per file of a dry run, ``Info`` for core messages
-  (``WARNING: ...``), ``Error`` for a fatal error. ``Progress`` and ``EndOfJob`` carry AzCopy's
-  ListJobSummaryResponse as a JSON-encoded string, counters as decimal strings (AzCopy encodes
-  them with ``,string``).
+  ``EndOfJob`` at the end, ``Info`` for core messages (``WARNING: ...``), ``Error`` for a fatal
+  error. ``Progress`` and ``EndOfJob`` carry AzCopy's ListJobSummaryResponse as a JSON-encoded
+  string, counters as decimal strings (AzCopy encodes them with ``,string``). A dry run prints
+  as AzCopy 10.32 does: no ``Init`` and no ``Progress``, one ``Dryrun`` per file, folder and (sync)
+  deletion (:func:`dry_run_content`), and an ``EndOfJob`` whose content is empty.
 * :class:`ReportWriter`: ``--report FILE``, one JSON object per file or folder as it finishes.
 """
 
@@ -30,7 +31,6 @@ import functools
 import json
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -144,23 +144,6 @@ def dry_run_markers() -> tuple[str, str, str]:
     return DRY_RUN_PREFIX, DRY_RUN_SEPARATOR, DRY_RUN_REMOVE
 
 
-def split_dry_run(message: str) -> tuple[str, str] | None:
-    """``(source, destination)`` of a ``DRYRUN: copy SRC to DST`` line; None for other lines.
-    One side is a URL (no spaces: percent-encoded), so the split is at the first `` to `` after
-    a URL source, else at the last one."""
-    prefix, separator, _ = dry_run_markers()
-    if not message.startswith(prefix):
-        return None
-    rest = message[len(prefix) :]
-    if separator not in rest:
-        return None
-    if rest.startswith(("http://", "https://")):
-        source, _, destination = rest.partition(separator)
-    else:
-        source, _, destination = rest.rpartition(separator)
-    return source, destination
-
-
 # ---- AzCopy's JSON shapes --------------------------------------------------------------------
 
 _COMPACT = (",", ":")
@@ -261,6 +244,32 @@ def job_summary_content(
         content["FilesSkippedNewerAtDestination"] = str(counters.sync.files_newer_at_destination)
         content["DeleteTotalTransfers"] = str(counters.sync.delete_total)
         content["DeleteTransfersCompleted"] = str(counters.sync.delete_completed)
+    return content
+
+
+#: AzCopy's FromTo of a deletion, by where the deleted object lives. AzCopy 10.32.2 names the
+#: Files and Blob ones; a local deletion it prints as the bare number "256" (Local to Unknown,
+#: a value without a name), for which ShareFerry prints the name the other two suggest.
+TRASH_FROM_TO = {"file": "FileSMBTrash", "blob": "BlobTrash", "local": "LocalTrash"}
+
+
+def dry_run_content(
+    *, is_dir: bool, from_to: str, source: str, destination: str, size: int, blob_source: bool
+) -> dict[str, Any]:
+    """One ``Dryrun`` message's content, AzCopy 10.32's DryrunTransfer: ``EntityType`` ``File``
+    or ``Folder``, ``BlobType`` (``BlockBlob`` when the object listed is a blob, else
+    ``Detect``), ``FromTo``, ``Source``, ``Destination`` (empty for a deletion, whose object is
+    the ``Source``), and ``SourceSize`` only when not 0. AzCopy adds the source's HTTP headers
+    (``ContentType``, ``ContentMD5`` ...) when it has read them; a dry run here reads none."""
+    content: dict[str, Any] = {
+        "EntityType": "Folder" if is_dir else "File",
+        "BlobType": "BlockBlob" if blob_source else "Detect",
+        "FromTo": from_to,
+        "Source": source,
+        "Destination": destination,
+    }
+    if size:
+        content["SourceSize"] = size
     return content
 
 
@@ -396,6 +405,8 @@ class JsonOutput(_Reading):
         out: TextIO,
         err: TextIO,
         command: str,
+        from_to: str = "",
+        dry_run: bool = False,
         clock: Clock = time.monotonic,
         now: Now = _utc_now,
     ) -> None:
@@ -403,11 +414,14 @@ class JsonOutput(_Reading):
         self.out = out
         self.err = err
         self.command = command
+        self.from_to = from_to  # the job's resolved pair (LocalFile ...), for Dryrun messages
+        self.dry_run = dry_run
         self.now = now
-        self.tick_seconds: float | None = JSON_TICK_SECONDS
-        self.paused = False  # Progress lines go on: they never share a line with a question
+        # a dry run prints no Progress, as AzCopy's; other Progress lines never share a line
+        # with a question, so they go on while one is asked
+        self.tick_seconds: float | None = None if dry_run else JSON_TICK_SECONDS
+        self.paused = False
         self.job_id = ""
-        self._dry_runs: deque[tuple[str, str]] = deque()
 
     def emit(self, message_type: str, content: str, *, prompt: dict[str, Any] | None = None) -> None:
         self.out.write(json_line(message_type, content, now=self.now(), prompt=prompt) + "\n")
@@ -416,36 +430,53 @@ class JsonOutput(_Reading):
     def started(self, job_id: str) -> None:
         self._start_clock()
         self.job_id = job_id
+        if self.dry_run:  # AzCopy's dry run starts no job, so says no Init
+            return
         self.emit(
             "Init",
             json.dumps({"LogFileLocation": "", "JobID": job_id, "IsCleanupJob": False}, separators=_COMPACT),
         )
 
     def message(self, text: str) -> None:
-        pair = split_dry_run(text)
-        if pair is not None:
-            self._dry_runs.append(pair)
-        elif text.startswith(remove := dry_run_markers()[2]):  # a sync's deletion: no result follows
-            content = {
-                "Source": "",
-                "Destination": text[len(remove) :],
-                "EntityType": 0,
-                "Operation": "remove",
-            }
-            self.emit("Dryrun", json_text(content))
-        else:
-            self.emit("Info", f"WARNING: {text}")
+        if text.startswith(dry_run_markers()[::2]):  # told again, with more, by on_done / on_would_delete
+            return
+        self.emit("Info", f"WARNING: {text}")
+
+    def _kinds(self) -> tuple[str, str]:
+        """The source's and the destination's kind (``local``, ``file``, ``blob``), from ``from_to``."""
+        from shareferry.core.locations import FromTo
+
+        try:
+            pair = FromTo(self.from_to)
+        except ValueError:
+            return "", ""
+        return pair.source_kind, pair.destination_kind
 
     def on_done(self, result: FileResult) -> None:
         if result.reason == "dry-run":
-            source, destination = self._dry_runs.popleft() if self._dry_runs else ("", result.path)
-            content = {
-                "Source": source,
-                "Destination": destination,
-                "EntityType": 1 if result.is_dir else 0,
-                "SourceSize": result.size,
-            }
+            content = dry_run_content(
+                is_dir=result.is_dir,
+                from_to=self.from_to,
+                source=result.source or "",
+                destination=result.destination or result.path,
+                size=0 if result.is_dir else result.size,
+                blob_source=self._kinds()[0] == "blob",
+            )
             self.emit("Dryrun", json_text(content))
+
+    def on_would_delete(self, shown: str, *, is_dir: bool) -> None:
+        """A dry-run sync would delete ``shown``: AzCopy's deletion line, the object as its
+        ``Source``, an empty ``Destination``."""
+        kind = self._kinds()[1]
+        content = dry_run_content(
+            is_dir=is_dir,
+            from_to=TRASH_FROM_TO.get(kind, ""),
+            source=shown,
+            destination="",
+            size=0,
+            blob_source=kind == "blob",
+        )
+        self.emit("Dryrun", json_text(content))
 
     def tick(self) -> None:
         self._summary("Progress", status="InProgress", error=None, complete=False)
@@ -459,7 +490,10 @@ class JsonOutput(_Reading):
             return
         self._ended = True
         self.job_id = summary.job_id
-        self._summary("EndOfJob", status=summary.status.value, error=summary.error, complete=True)
+        if self.dry_run:  # AzCopy ends a dry run with an empty EndOfJob
+            self.emit("EndOfJob", "")
+        else:
+            self._summary("EndOfJob", status=summary.status.value, error=summary.error, complete=True)
         if summary.error:
             self.err.write(printable(f"shareferry {self.command}: {one_line(summary.error)}") + "\n")
             self.err.flush()

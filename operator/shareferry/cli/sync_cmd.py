@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from shareferry.cli.azcopy_compat_flags import add_compat_flags, check_compat_flags
 from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
 from shareferry.cli.output import JobOutput
 from shareferry.cli.transfer_flags import number_argument, options_from_args
@@ -77,6 +78,7 @@ def register(commands: Any) -> None:
     )
     add_sync_flags(parser)
     parser.extra_boolean_flags.add("--mirror-mode")  # type: ignore[attr-defined]
+    add_compat_flags(parser, command=COMMAND, extra_booleans=parser.extra_boolean_flags)  # type: ignore[attr-defined]
     parser.set_defaults(run=run, recursive=True)
 
 
@@ -127,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> SyncRequest:
+    check_compat_flags(args, command=COMMAND)
     if args.overwrite.strip().lower() != "true":
         raise UsageError("--overwrite does not apply to sync: it copies what differs (see --mirror-mode)")
     options = options_from_args(args, environ=environ)

@@ -1,6 +1,6 @@
-"""AzCopy's transfer flags, as ``copy`` (and later ``sync``) spell them, turned into TransferOptions.
+"""AzCopy's transfer flags, as ``copy`` and ``sync`` spell them, turned into TransferOptions.
 
-Spellings and defaults follow ``azcopy copy --help`` of AzCopy 10.18:
+Spellings and defaults follow ``azcopy copy --help`` and ``azcopy sync --help`` of AzCopy 10.32.2:
 
 * Boolean flags are switches (``--recursive``) that also take AzCopy's ``--flag=true`` /
   ``--flag=false`` form (:func:`expand_boolean_flags` rewrites that form before argparse sees it).
@@ -8,8 +8,9 @@ Spellings and defaults follow ``azcopy copy --help`` of AzCopy 10.18:
 * ``--overwrite`` is ``true``, ``false``, ``ifSourceNewer`` or ``prompt``; ``--check-md5`` is
   ``NoCheck``, ``LogOnly``, ``FailIfDifferent`` (the default) or ``FailIfDifferentOrMissing``.
   Both are matched without regard to letter case, as AzCopy does.
-* ``--preserve-permissions`` (AzCopy 10.18's name) and ``--preserve-smb-permissions`` (its older
-  one, still accepted by AzCopy) are the same flag.
+* ``--preserve-permissions`` and ``--preserve-smb-permissions`` (its older name, still accepted
+  by AzCopy) are the same flag; so are ``--preserve-info`` (10.32's name) and
+  ``--preserve-smb-info``. Both default to false, as AzCopy's do on Linux for SMB shares.
 * ``--block-size-mb`` takes a decimal number of MiB (``0.25``) from 0 to 4000, at most 4
   towards Azure Files; 0 means the default. ``--cap-mbps`` is megabits per second; 0 means no
   cap. Numbers are plain decimals (no ``nan``, ``inf``, ``0x10`` or ``1_000``); every refusal
@@ -22,7 +23,8 @@ Spellings and defaults follow ``azcopy copy --help`` of AzCopy 10.18:
   true) matters for Blob to Blob only; ``--trusted-microsoft-suffixes`` adds domains an Entra ID
   token may be sent to (:mod:`shareferry.core.trusted_hosts`).
 * ``--skip-version-check`` is accepted and ignored (ShareFerry never looks for updates), so
-  scripts written for AzCopy run unchanged.
+  scripts written for AzCopy run unchanged; more such flags, each taking only the values
+  ShareFerry can honour, are in :mod:`shareferry.cli.azcopy_compat_flags`.
 
 Concurrency is not a flag: it comes from ``SHAREFERRY_CONCURRENCY`` (AzCopy reads
 ``AZCOPY_CONCURRENCY_VALUE`` the same way). Every problem is a one-line :class:`UsageError`.
@@ -70,6 +72,7 @@ __all__ = [  # the value parsers live in the core (the CopyJob spec model uses t
 BOOLEAN_FLAGS: dict[str, str] = {
     "--recursive": "recursive",
     "--put-md5": "put_md5",
+    "--preserve-info": "preserve_smb_info",
     "--preserve-smb-info": "preserve_smb_info",
     "--preserve-permissions": "preserve_permissions",
     "--preserve-smb-permissions": "preserve_permissions",
@@ -265,7 +268,8 @@ def add_transfer_flags(parser: argparse.ArgumentParser) -> None:
 _BOOLEAN_HELP = {
     "--recursive": "look into sub-directories",
     "--put-md5": "store an MD5 of each uploaded file as its Content-MD5",
-    "--preserve-smb-info": "keep SMB attributes and creation/last-write times (Azure Files to and from Azure Files)",
+    "--preserve-info": "keep SMB attributes and creation/last-write times between Azure Files shares "
+    "(default false, as AzCopy's on Linux); --preserve-smb-info is the older name",
     "--preserve-permissions": "keep SMB permissions (ACLs); --preserve-smb-permissions is the older name",
     "--dry-run": "print what would be copied (DRYRUN: copy SRC to DST) and copy nothing",
     "--check-length": "fail a file whose length at the destination differs (default true; "

@@ -128,7 +128,9 @@ class Subscriber(Protocol):
 
     # Optional: ``on_enumerated(self) -> None`` is called once the whole plan has been listed,
     # and ``on_left_alone(self, result: FileResult) -> None`` for each file a sync kept without
-    # a transfer for a reason worth a line of its own (see :meth:`Accounting.left_alone`).
+    # a transfer for a reason worth a line of its own (see :meth:`Accounting.left_alone`), and
+    # ``on_would_delete(self, shown: str, *, is_dir: bool) -> None`` for each object a dry-run
+    # sync would delete at the destination (see :meth:`Accounting.would_delete`).
 
 
 @dataclass
@@ -218,6 +220,14 @@ class Accounting:
             hook = getattr(subscriber, "on_left_alone", None)
             if hook is not None:
                 hook(result)
+
+    def would_delete(self, shown: str, *, is_dir: bool) -> None:
+        """A dry-run sync would delete ``shown`` (printable, no SAS) at the destination: no
+        counter moves; subscribers with an ``on_would_delete`` hook (JSON output) are told."""
+        for subscriber in self.subscribers:
+            hook = getattr(subscriber, "on_would_delete", None)
+            if hook is not None:
+                hook(shown, is_dir=is_dir)
 
     def fail_unsettled(self) -> int:
         """The job stopped on an error (a refused credential, a failed listing): every file that

@@ -177,8 +177,8 @@ def parse_location(text: str, *, kind_hint: LocationKind | None = None) -> Locat
 def resolve(source: str, destination: str, from_to: str | None) -> tuple[FromTo, Location, Location]:
     """Parse both sides of a copy and settle ``--from-to`` the way AzCopy does.
 
-    An explicit ``from_to`` (any letter case) must be one of :class:`FromTo` and agree with
-    every kind a host implies; without one both sides must be inferable (local paths and public
+    An explicit ``from_to`` (any letter case; AzCopy 10.32's ``FileSMB`` spelling is ``File``,
+    ``FileNFS`` is refused) must be one of :class:`FromTo` and agree with every kind a host implies; without one both sides must be inferable (local paths and public
     endpoints). Local to local is refused, a snapshot cannot be a destination, and a local source
     without wildcards must exist. Every failure is a one-line :class:`UsageError`.
     """
@@ -413,6 +413,12 @@ def _parse_from_to(text: str | None) -> FromTo | None:
     if text is None or not text.strip():
         return None
     wanted = text.strip().lower()
+    if "filenfs" in wanted:
+        raise UsageError(
+            f"--from-to {text.strip()!r}: Azure Files NFS shares are not supported (ShareFerry copies "
+            "SMB shares: FileSMB, or File)"
+        )
+    wanted = wanted.replace("filesmb", "file")  # AzCopy 10.32's spelling: File still means FileSMB
     for member in FromTo:
         if member.value.lower() == wanted:
             return member

@@ -49,8 +49,10 @@ async def delete_absent(
     if refusal is not None:
         raise DeletionRefused(refusal)
     if ctx.options.dry_run:
-        for path, _is_dir in spool.delete_candidates():
-            ctx.log(DRY_RUN_REMOVE + ctx.destination.describe(path))
+        for path, is_dir in spool.delete_candidates():
+            shown = ctx.destination.describe(path)
+            ctx.log(DRY_RUN_REMOVE + shown)
+            ctx.accounting.would_delete(shown, is_dir=is_dir)
         return
     if options.delete_destination is DeleteDestination.PROMPT:
         question = (
