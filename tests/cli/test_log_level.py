@@ -174,6 +174,23 @@ def test_error_logs_only_the_failed_files(
     ), line
 
 
+def test_sync_logs_its_requests_and_its_end(
+    emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path, job_dir: Path
+) -> None:
+    write_local(tmp_path, TREE)
+    result = shareferry(
+        "sync", str(tmp_path / "src"), share_url(emulator, share, "", sas), "--from-to", "LocalFile",
+        "--log-level", "Info",
+        env=clean_environment(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = log_of(job_dir, job_id_of(result))
+    assert "started: shareferry sync " in lines[0] and "sig=REDACTED" in lines[0]
+    assert " ended: Completed; files completed 3," in lines[-1]
+    assert any(REQUEST.match(line) and "comp=list" in line for line in lines)  # the destination's listing
+    assert_no_secret(lines, signature(sas))
+
+
 @pytest.mark.parametrize("flags", [("--log-level", "NONE"), ("--dry-run",)], ids=["none", "dry-run"])
 def test_none_and_a_dry_run_write_no_log_file(
     emulator: RunningEmulator,
