@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shareferry.cli.azcopy_compat_flags import add_compat_flags, check_compat_flags
-from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
+from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute, job_log_settings
 from shareferry.cli.output import JobOutput
 from shareferry.cli.transfer_flags import options_from_args
 from shareferry.core.accounting import Subscriber
@@ -43,6 +43,7 @@ environment:
   SHAREFERRY_CONCURRENCY   requests in flight at once (default 32)
   SHAREFERRY_BUFFER_MB     cap on chunk buffers held in memory (default 64)
   SHAREFERRY_JOB_DIR       where job plans are kept for `shareferry jobs` (default ~/.shareferry/jobs)
+  SHAREFERRY_LOG_LOCATION  where each job's log file <job id>.log is written (default SHAREFERRY_JOB_DIR)
 
 exit status: 0 nothing failed, 1 a file failed or the job could not run, 2 bad input
   (output piped into a reader that leaves early, as `| head -1`, is dropped quietly: the job
@@ -76,6 +77,7 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> CopyReques
     """The job the flags describe, checked as far as can be without touching storage."""
     check_compat_flags(args, command=COMMAND)
     options = options_from_args(args, environ=environ)
+    logging = job_log_settings(args)
     if options.overwrite is Overwrite.PROMPT and not sys.stdin.isatty():
         raise UsageError(
             "--overwrite=prompt needs a terminal to ask on: use true, false or ifSourceNewer instead"
@@ -87,7 +89,11 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> CopyReques
     from shareferry.core.jobs import CopyRequest
 
     return CopyRequest(
-        source=args.source, destination=args.destination, from_to=args.from_to, options=options
+        source=args.source,
+        destination=args.destination,
+        from_to=args.from_to,
+        options=options,
+        logging=logging,
     )
 
 

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import traceback
@@ -24,8 +25,9 @@ from shareferry.cli.output import JobOutput, JsonOutput, ReportWriter, TextOutpu
 from shareferry.cli.transfer_flags import add_transfer_flags, parse_choice
 from shareferry.core.accounting import Subscriber
 from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.joblog import LEVEL_NAMES, JobLogSettings, LogLevel, job_log_path, parse_log_level
 from shareferry.core.printable import printable
-from shareferry.core.redact import redact
+from shareferry.core.redact import REDACTED, redact
 
 if TYPE_CHECKING:  # the job machinery (and the Azure SDKs) load only when a job runs
     from shareferry.core.jobs import JobSummary
@@ -84,6 +86,38 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write one JSON line per file (path, size, md5, result, error, reason) as each finishes",
     )
+    output.add_argument(
+        "--log-level",
+        default="INFO",
+        metavar="LEVEL",
+        help="what the job's log file (<job id>.log in SHAREFERRY_LOG_LOCATION, default the job "
+        "directory) holds: INFO (default: every request, the job's start and end), WARNING (retries, "
+        "failed and slow requests), ERROR (failed files), NONE (no log file), DEBUG (everything)",
+    )
+
+
+#: Flags whose value is a secret as a whole (a SAS token without its URL).
+_SECRET_FLAGS = ("--source-sas", "--destination-sas")
+
+
+def job_log_settings(args: argparse.Namespace, argv: Sequence[str] | None = None) -> JobLogSettings:
+    """``--log-level`` (a one-line :class:`UsageError` for a value not in
+    ``INFO, WARNING, ERROR, NONE, DEBUG``) and the command line the log's start line names,
+    with SAS tokens given as flags replaced (the log redacts what is left)."""
+    level = parse_log_level(getattr(args, "log_level", LEVEL_NAMES[0]))
+    words = list(sys.argv[1:] if argv is None else argv)
+    shown = []
+    hide_next = False
+    for word in words:
+        name, sep, _ = word.partition("=")
+        if hide_next:
+            shown.append(REDACTED)
+        elif sep and name in _SECRET_FLAGS:
+            shown.append(f"{name}={REDACTED}")
+        else:
+            shown.append(word)
+        hide_next = word in _SECRET_FLAGS
+    return JobLogSettings(level=level, command_line=shlex.join(["shareferry", *shown]))
 
 
 def make_output(output_type: str, *, out: TextIO, err: TextIO, command: str) -> JobOutput:
@@ -185,7 +219,7 @@ async def _run(
     environ: Mapping[str, str],
     job_id: str,
 ) -> JobSummary:
-    output.started(job_id)
+    output.started(job_id, log_file=_log_file(request, job_id, environ))
     ticker = asyncio.create_task(_tick(output)) if output.tick_seconds else None
     _terminate_like_interrupt()
     try:
@@ -195,6 +229,13 @@ async def _run(
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+
+
+def _log_file(request: Any, job_id: str, environ: Mapping[str, str]) -> str:
+    """Where the job's log file will be (AzCopy's ``LogFileLocation``); empty when it keeps none."""
+    if request.logging.level is LogLevel.NONE or request.options.dry_run:
+        return ""
+    return str(job_log_path(job_id, environ))
 
 
 def _terminate_like_interrupt() -> None:

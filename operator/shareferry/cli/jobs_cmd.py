@@ -4,6 +4,8 @@ Every copy and sync is a job whose plan is kept in the job directory (``SHAREFER
 default ``~/.shareferry/jobs``). ``list`` shows them newest first, ``show ID`` one of them with its
 counters and failed files, ``clean`` removes finished ones. An ID may be shortened to a unique
 prefix of at least 8 characters. ``--output-type json`` prints one JSON object per line.
+``show`` names the job's log file (:mod:`shareferry.core.joblog`) when there is one; ``clean``
+removes each job's log file with its plan.
 
 Exit status: 0 done, 1 no such job (or its plan cannot be read or removed), 2 bad input; errors
 are one line on stderr, ``shareferry jobs <subcommand>: <what is wrong>``. Sources, destinations,
@@ -28,6 +30,7 @@ from typing import Any
 from shareferry.cli.output import json_text, one_line
 from shareferry.cli.transfer_flags import CommandParser, number_argument, parse_choice
 from shareferry.core.errors import ShareFerryError, UsageError
+from shareferry.core.joblog import job_log_path
 from shareferry.core.jobowner import INTERRUPTED
 from shareferry.core.jobplan import (
     RUNNING,
@@ -61,7 +64,8 @@ An ID may be shortened to a unique prefix of at least 8 characters."""
 
 EPILOG = """\
 environment:
-  SHAREFERRY_JOB_DIR   where job plans are kept (default ~/.shareferry/jobs)
+  SHAREFERRY_JOB_DIR        where job plans are kept (default ~/.shareferry/jobs)
+  SHAREFERRY_LOG_LOCATION   where job log files are kept (default SHAREFERRY_JOB_DIR)
 
 exit status: 0 done, 1 no such job (or it cannot be read or removed), 2 bad input
 
@@ -176,7 +180,7 @@ def _register_show(subcommands: Any) -> None:
         "show",
         help="one job: its last run, its files by state and its failed files",
         description="Show one job: what it copies, the status and counters of its last run, its "
-        "files by state (planned, done, failed, skipped) and the files that failed, with why.",
+        "files by state (planned, done, failed, skipped), the files that failed, with why, and its log file.",
     )
     parser.add_argument(
         "job_id", metavar="ID", help="the job's id, or a unique prefix of 8 characters or more"
@@ -202,13 +206,15 @@ def run_show(args: argparse.Namespace) -> int:
         failed = (
             list(plan.files(state=FileState.FAILED, limit=args.max_failures)) if args.max_failures else []
         )
+    log = _log_file(record.job_id)
     if json_output:
         document = job_json(record, counts)
+        document["log_file"] = None if log is None else str(log)
         document["deletions_pending"] = {"files": deletions[0], "directories": deletions[1]}
         document["failed_files"] = [_failed_json(file) for file in failed]
         _print_json(document)
         return 0
-    _print("\n".join(_show_lines(record, counts=counts, deletions=deletions, failed=failed)))
+    _print("\n".join(_show_lines(record, counts=counts, deletions=deletions, failed=failed, log=log)))
     return 0
 
 
@@ -218,6 +224,7 @@ def _show_lines(
     counts: Mapping[FileState, int],
     deletions: tuple[int, int],
     failed: list[PlannedFile],
+    log: Path | None = None,
 ) -> list[str]:
     fields = [
         ("Command", record.command),
@@ -234,6 +241,8 @@ def _show_lines(
         fields.append(("Options", printable(_compact(record.options))))
     if record.error:
         fields.append(("Error", printable(one_line(record.error))))
+    if log is not None:
+        fields.append(("Log file", printable(str(log))))
     width = max(len(name) for name, _ in fields) + 2
     lines = [f"Job {record.job_id}", *(f"{name + ':':<{width}}{value}" for name, value in fields), ""]
     by_state = ", ".join(f"{counts[state]} {state.value}" for state in _SHOWN_STATES)
@@ -261,7 +270,7 @@ def _register_clean(subcommands: Any) -> None:
         subcommands,
         "clean",
         help="remove finished jobs (all of them, or those selected)",
-        description="Remove jobs and their plans. With no selector, every finished job (any "
+        description="Remove jobs, their plans and their log files. With no selector, every finished job (any "
         "status but Running) is removed; selectors narrow that down and must all hold. A running "
         "job is removed only when named by its id.",
     )
@@ -298,6 +307,8 @@ def run_clean(args: argparse.Namespace) -> int:
     if any(status == RUNNING for status in statuses) and not args.job_ids:
         raise UsageError("a running job is removed only when named: give its id (jobs list shows it)")
     removed = remove_jobs(directory, job_ids=args.job_ids, older_than=older_than, statuses=statuses)
+    for job_id in removed:  # each job's log goes with its plan
+        job_log_path(job_id).unlink(missing_ok=True)
     if json_output:
         _print_json({"removed": removed})
         return 0
@@ -369,6 +380,12 @@ def _fail(name: str, message: str, *, status: int) -> int:
 
 def _json_output(args: argparse.Namespace) -> bool:
     return parse_choice(args.output_type, ["text", "json"], "--output-type") == "json"
+
+
+def _log_file(job_id: str) -> Path | None:
+    """The job's log file, when it has one."""
+    path = job_log_path(job_id)
+    return path if path.is_file() else None
 
 
 def _counts(directory: Path, job_id: str) -> dict[FileState, int] | None:

@@ -289,7 +289,7 @@ class JobOutput(Protocol):
 
     def on_done(self, result: FileResult) -> None: ...
 
-    def started(self, job_id: str) -> None: ...
+    def started(self, job_id: str, *, log_file: str = "") -> None: ...
 
     def message(self, text: str) -> None: ...
 
@@ -343,7 +343,7 @@ class TextOutput(_Reading):
         self.paused = False
         self._drawn = False
 
-    def started(self, job_id: str) -> None:
+    def started(self, job_id: str, *, log_file: str = "") -> None:
         self._start_clock()
         if self.live:
             self._write_out(f"Job {job_id} has started\n")
@@ -427,14 +427,16 @@ class JsonOutput(_Reading):
         self.out.write(json_line(message_type, content, now=self.now(), prompt=prompt) + "\n")
         self.out.flush()
 
-    def started(self, job_id: str) -> None:
+    def started(self, job_id: str, *, log_file: str = "") -> None:
         self._start_clock()
         self.job_id = job_id
         if self.dry_run:  # AzCopy's dry run starts no job, so says no Init
             return
         self.emit(
             "Init",
-            json.dumps({"LogFileLocation": "", "JobID": job_id, "IsCleanupJob": False}, separators=_COMPACT),
+            json.dumps(
+                {"LogFileLocation": log_file, "JobID": job_id, "IsCleanupJob": False}, separators=_COMPACT
+            ),
         )
 
     def message(self, text: str) -> None:

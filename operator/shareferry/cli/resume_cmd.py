@@ -9,11 +9,12 @@ not sent again; the summary counts the whole job. Output and exit status as ``co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shareferry.cli import copy_cmd, sync_cmd
-from shareferry.cli.job_runner import add_output_flags, execute
+from shareferry.cli.job_runner import add_output_flags, execute, job_log_settings
 from shareferry.cli.jobs_cmd import add_jobs_subcommand
 from shareferry.cli.output import JobOutput
 from shareferry.core.accounting import Subscriber
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         from shareferry.core.jobplan import JobPlan, job_dir_from_env
         from shareferry.core.jobs import resume_request
 
+        logging = job_log_settings(parsed)  # the run appends to the job's log file
         for flag, value in (
             ("--source-sas", parsed.source_sas),
             ("--destination-sas", parsed.destination_sas),
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         with JobPlan.open(job_dir_from_env(environ), parsed.job_id) as plan:
             record = plan.record
         found["job_id"] = record.job_id
-        return resume_request(record, source_sas=parsed.source_sas, destination_sas=parsed.destination_sas)
+        request = resume_request(record, source_sas=parsed.source_sas, destination_sas=parsed.destination_sas)
+        return dataclasses.replace(request, logging=logging)
 
     async def start(
         request: CopyRequest | SyncRequest,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shareferry.cli.azcopy_compat_flags import add_compat_flags, check_compat_flags
-from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute
+from shareferry.cli.job_runner import TerminalQuestion, add_transfer_command, execute, job_log_settings
 from shareferry.cli.output import JobOutput
 from shareferry.cli.transfer_flags import number_argument, options_from_args
 from shareferry.core.accounting import Subscriber
@@ -60,6 +60,7 @@ environment:
   SHAREFERRY_CONCURRENCY   requests in flight at once (default 32)
   SHAREFERRY_BUFFER_MB     cap on chunk buffers held in memory (default 64)
   SHAREFERRY_JOB_DIR       where job plans are kept for `shareferry jobs` (default ~/.shareferry/jobs)
+  SHAREFERRY_LOG_LOCATION  where each job's log file <job id>.log is written (default SHAREFERRY_JOB_DIR)
 
 examples:
   shareferry sync ./site 'https://acct.file.core.windows.net/share/site?SAS' --delete-destination true
@@ -134,6 +135,7 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> SyncReques
         raise UsageError("--overwrite does not apply to sync: it copies what differs (see --mirror-mode)")
     options = options_from_args(args, environ=environ)
     sync = sync_options_from_args(args)
+    logging = job_log_settings(args)
     if sync.delete_destination is DeleteDestination.PROMPT and not sys.stdin.isatty():
         raise UsageError("--delete-destination=prompt needs a terminal to ask on: use true or false instead")
     _, source, destination = resolve(args.source, args.destination, args.from_to)
@@ -142,7 +144,7 @@ def _request(args: argparse.Namespace, environ: Mapping[str, str]) -> SyncReques
     check_attribute_source(options.filters, source_kind=source.kind)
     from shareferry.core.jobs import SyncRequest
 
-    return SyncRequest(args.source, args.destination, args.from_to, options, sync)
+    return SyncRequest(args.source, args.destination, args.from_to, options, sync, logging=logging)
 
 
 async def start(

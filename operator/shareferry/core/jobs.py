@@ -29,6 +29,7 @@ from shareferry.core.engine.resume import PlanScope
 from shareferry.core.engine.scheduler import run_transfers
 from shareferry.core.errors import ShareFerryError, UsageError
 from shareferry.core.filters import ObjectFilter, check_attribute_source
+from shareferry.core.joblog import JobLog, JobLogSettings, job_log_path, job_logging
 from shareferry.core.jobplan import JobPlan, JobRecord
 from shareferry.core.jobrun import JobRun, new_record
 from shareferry.core.jobspec import options_from_json, options_to_json, stored_location, with_sas
@@ -62,6 +63,7 @@ class CopyRequest:
     destination: str
     from_to: str | None = None
     options: TransferOptions = field(default_factory=TransferOptions)
+    logging: JobLogSettings = field(default_factory=JobLogSettings)  # the job's log file
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class SyncRequest:
     from_to: str | None = None
     options: TransferOptions = field(default_factory=lambda: TransferOptions(recursive=True))
     sync: SyncOptions = field(default_factory=SyncOptions)
+    logging: JobLogSettings = field(default_factory=JobLogSettings)
 
 
 def _record(
@@ -139,9 +142,35 @@ async def _run_job(
     log: Log,
     work: Callable[[Location, Location, JobPlan, ByteBudget], Awaitable[None]],
 ) -> JobSummary:
-    """What every job does around its ``work``: resolve the locations, open its plan, run,
-    turn errors into the summary, record the outcome in the plan."""
+    """What every job does around its ``work``: keep its log file (:mod:`.joblog`; none for a
+    dry run), resolve the locations, open its plan, run, turn errors into the summary, record
+    the outcome in the plan."""
     job_id = job_id or str(uuid.uuid4())
+    path = None if request.options.dry_run else job_log_path(job_id, settings_environ(environ))
+    with job_logging(job_id, request.logging, path=path) as job_log:
+        return await _run_logged_job(
+            request,
+            job_id=job_id,
+            accounting=accounting,
+            environ=environ,
+            resume=resume,
+            log=log,
+            work=work,
+            job_log=job_log,
+        )
+
+
+async def _run_logged_job(
+    request: CopyRequest | SyncRequest,
+    *,
+    job_id: str,
+    accounting: Accounting,
+    environ: Environ | None,
+    resume: bool,
+    log: Log,
+    work: Callable[[Location, Location, JobPlan, ByteBudget], Awaitable[None]],
+    job_log: JobLog | None,
+) -> JobSummary:
     command: Command = "sync" if isinstance(request, SyncRequest) else "copy"
     from_to, source_location, destination_location = resolve(
         request.source, request.destination, request.from_to
@@ -161,6 +190,8 @@ async def _run_job(
         log=log,
     )
     record = run.plan.record
+    if job_log is not None:
+        _start_log(job_log, record, accounting=accounting, log=log)
     # The first run's decision holds for every later run of the job (it is in the plan's record).
     destination_as_planned = with_layout(destination_location, stored_layout(record.options) or layout)
     error: str | None = None
@@ -184,6 +215,8 @@ async def _run_job(
         counters = accounting.snapshot()
         status = final_status(counters, error=error)
     finally:
+        if job_log is not None:
+            job_log.ended(status=status.value, counters=accounting.snapshot(), error=error)
         run.end(status=status, counters=accounting.snapshot(), error=error)
     return JobSummary(
         job_id=job_id,
@@ -299,6 +332,23 @@ async def run_sync(
     return await _run_job(
         request, job_id=job_id, accounting=counting, environ=environ, resume=resume, log=say, work=work
     )
+
+
+def _start_log(job_log: JobLog, record: JobRecord, *, accounting: Accounting, log: Log) -> None:
+    """Open the job's log file (a warning when it cannot be: the job then logs nothing), note the
+    start of this run in it, and log each file that ends there."""
+    try:
+        job_log.attach()
+    except OSError as exc:
+        job_log.detach()
+        log(
+            f"warning: the job log {job_log.path} cannot be written ({exc.strerror or exc}); this job logs nothing"
+        )
+        return
+    job_log.started(
+        command=record.command, source=record.source, destination=record.destination, run=record.runs
+    )
+    accounting.subscribers.append(job_log)
 
 
 def _quiet(_text: str) -> None:

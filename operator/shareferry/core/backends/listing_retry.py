@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from shareferry.core.errors import TransferError
+from shareferry.core.joblog import current_job_log
 
 #: Attempts per listing call, and the first pause (doubling, at most :data:`MAX_PAUSE`).
 LIST_ATTEMPTS = 5
@@ -22,5 +23,8 @@ async def retry_or_raise(error: TransferError, attempt: int) -> None:
     ``error`` when it is not retryable or the attempts are spent."""
     if not error.retryable or attempt + 1 >= LIST_ATTEMPTS:
         raise error
-    pause = error.retry_after if error.retry_after is not None else FIRST_PAUSE * 2**attempt
-    await asyncio.sleep(min(MAX_PAUSE, pause))
+    pause = min(MAX_PAUSE, error.retry_after if error.retry_after is not None else FIRST_PAUSE * 2**attempt)
+    log = current_job_log()
+    if log is not None:
+        log.retry(f"listing: {error}", attempt=attempt + 1, attempts=LIST_ATTEMPTS - 1, delay=pause)
+    await asyncio.sleep(pause)

@@ -54,6 +54,8 @@ from azure.core.exceptions import (
 )
 from yarl import URL
 
+from shareferry.core.joblog import current_job_log
+
 #: Seconds to wait for a whole answer once the request is sent (the SDK's default).
 READ_TIMEOUT_SECONDS = 60
 _USER_AGENT = f"shareferry-wire Python/{platform.python_version()}"
@@ -236,6 +238,30 @@ class WireSender:
         return response
 
     async def _exchange(
+        self, method: str, target: URL, headers: dict[str, str], body: bytes | None
+    ) -> WireResponse:
+        """One request and its whole answer, logged in the job's log when it keeps one
+        (:mod:`shareferry.core.joblog`: the URL redacted there, never a header)."""
+        log = current_job_log()
+        if log is None:
+            return await self._answer(method, target, headers, body)
+        started = time.monotonic()
+        try:
+            response = await self._answer(method, target, headers, body)
+        except Exception as exc:
+            log.request_failed(method, str(target), error=exc, seconds=time.monotonic() - started)
+            raise
+        log.response(
+            method,
+            str(target),
+            status=response.status_code,
+            request_id=response.headers.get("x-ms-request-id"),
+            seconds=time.monotonic() - started,
+            client_request_id=headers.get("x-ms-client-request-id"),
+        )
+        return response
+
+    async def _answer(
         self, method: str, target: URL, headers: dict[str, str], body: bytes | None
     ) -> WireResponse:
         """One request and its whole answer; transport failures raised as azure-core's

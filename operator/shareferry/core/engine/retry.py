@@ -1,7 +1,8 @@
 """Retrying one request: exponential backoff with jitter, honouring the service's Retry-After.
 
 Only :class:`TransferError` with ``retryable=True`` is retried (throttling, 5xx, dropped
-connections, timeouts, as the backends classify them); anything else fails at once.
+connections, timeouts, as the backends classify them); anything else fails at once. Each retry
+is a warning in the job's log (:mod:`shareferry.core.joblog`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from shareferry.core.errors import TransferError
+from shareferry.core.joblog import current_job_log
 
 T = TypeVar("T")
 
@@ -48,6 +50,9 @@ async def with_retries(
             if not error.retryable or attempt >= policy.attempts:
                 raise
             delay = policy.delay(attempt, error.retry_after)
+            log = current_job_log()
+            if log is not None:
+                log.retry(str(error), attempt=attempt + 1, attempts=policy.attempts, delay=delay)
             if on_retry is not None:
                 on_retry(error, attempt + 1, delay)
             attempt += 1
