@@ -205,6 +205,24 @@ def test_none_and_a_dry_run_write_no_log_file(
     assert not list(job_dir.glob("*.log"))
 
 
+def test_a_log_location_that_cannot_be_written_warns_once_and_the_copy_goes_on(
+    emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path, job_dir: Path
+) -> None:
+    """A log is a record, not the job: a location that is a file is named in one warning, the
+    files still arrive, and nothing is written where the log would have gone."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("keep me")
+    result = upload(emulator, share, sas, tmp_path, SHAREFERRY_LOG_LOCATION=str(blocker))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "cannot be written" in line]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith(f"WARNING: the job log {blocker}/"), warnings
+    assert "warning: " not in warnings[0].lower().removeprefix("warning: ")
+    assert blocker.read_text() == "keep me"
+    assert read_share(share).files == TREE
+    assert not list(job_dir.glob("*.log"))
+
+
 def test_control_characters_in_names_are_escaped(
     emulator: RunningEmulator, share: ShareClient, sas: str, tmp_path: Path, job_dir: Path
 ) -> None:

@@ -54,7 +54,7 @@ class JobRun:
                 run = cls(JobPlan.create(directory, record), persistent=True)
             except OSError as exc:
                 log(
-                    f"warning: the job plan cannot be kept in {directory} ({exc.strerror or exc}); "
+                    f"the job plan cannot be kept in {directory} ({exc.strerror or exc}); "
                     "this job cannot be resumed"
                 )
                 run = cls._temporary_run(record)

@@ -341,9 +341,7 @@ def _start_log(job_log: JobLog, record: JobRecord, *, accounting: Accounting, lo
         job_log.attach()
     except OSError as exc:
         job_log.detach()
-        log(
-            f"warning: the job log {job_log.path} cannot be written ({exc.strerror or exc}); this job logs nothing"
-        )
+        log(f"the job log {job_log.path} cannot be written ({exc.strerror or exc}); this job logs nothing")
         return
     job_log.started(
         command=record.command, source=record.source, destination=record.destination, run=record.runs

@@ -94,7 +94,7 @@ async def sweep_interrupted(
     try:
         opened = await open_destination(destination, environ=environ, options=options)
     except ShareFerryError as error:
-        log(f"warning: cannot remove unfinished files of an interrupted earlier run: {error}")
+        log(f"cannot remove unfinished files of an interrupted earlier run: {error}")
         return 0
     backend = opened.backend
     remover = getattr(backend, "remove_staged", None)
@@ -106,7 +106,7 @@ async def sweep_interrupted(
                 try:
                     removed += bool(await remover(path, job_key=job_id))
                 except ShareFerryError as error:
-                    log(f"warning: cannot remove an unfinished file of job {job_id}: {error}")
+                    log(f"cannot remove an unfinished file of job {job_id}: {error}")
     finally:
         await backend.close()
     if removed:
