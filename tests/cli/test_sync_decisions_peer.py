@@ -4,8 +4,9 @@ same two trees: a local directory and a Files emulator share.
 Every cell of {missing at the destination, source newer, destination newer, same time} x {same
 size, other size} is a file named after its cell, plus a file only at the destination (deleted
 with ``--delete-destination=true``), empty files and directories. Both tools run with
-``--dry-run --output-type json`` in both directions (LocalFile and FileLocal) on the untouched
-trees; what each would copy or delete is read from its ``Dryrun`` lines.
+``--dry-run --output-type json`` in both directions (LocalFile and FileLocal), with and without
+``--preserve-info``, on the untouched trees; what each would copy or delete is read from its
+``Dryrun`` lines.
 
 The rule both follow is AzCopy 10.32.2's ``syncSourceComparator.ProcessIfNecessary``
 (``azcopy/syncComparator.go``): a file on both sides is copied only when
@@ -82,13 +83,15 @@ ONLY_LOCAL = {"only_local.txt": b"local", "only_local_empty.txt": b"", "local_di
 ONLY_SHARE = {"only_share.txt": b"share", "only_share_empty.txt": b"", "share_dir/y.txt": b"y"}
 
 
-def decisions_of_azcopy(direction: str) -> dict[str, str]:
+def decisions_of_azcopy(direction: str, *, smb_times: bool) -> dict[str, str]:
     """What AzCopy 10.32.2 does, path by path (files and folders; every other path is skipped):
-    copy when the source is strictly more recent, by Last-Modified for the share file."""
+    copy when the source is strictly more recent, by Last-Modified for the share file (by its SMB
+    last-write time with ``--preserve-info``)."""
     upload = direction == "LocalFile"
     table: dict[str, str] = {}
     for name, (_local, _share, relation) in BOTH.items():
-        local_minus_share, _smb = RELATIONS[relation]
+        local_offset, smb_offset = RELATIONS[relation]
+        local_minus_share = local_offset - smb_offset if smb_times else local_offset
         source_newer = local_minus_share > 0 if upload else local_minus_share < 0
         table[name] = COPY if source_newer else SKIP
     only_source, only_destination = (ONLY_LOCAL, ONLY_SHARE) if upload else (ONLY_SHARE, ONLY_LOCAL)
@@ -105,6 +108,7 @@ def decisions_of_azcopy(direction: str) -> dict[str, str]:
 
 
 #: (direction, path) -> (ShareFerry's decision, AzCopy's, why they differ). Only these differ.
+#: Without --preserve-info (the share file's time is its Last-Modified):
 DELIBERATE: dict[tuple[str, str], tuple[str, str, str]] = {
     # AzCopy compares the local mtime (nanoseconds) with the share's Last-Modified (an HTTP date,
     # whole seconds): L + 0.25 s is "after" L, so it uploads a file again when it was written in
@@ -121,6 +125,18 @@ DELIBERATE: dict[tuple[str, str], tuple[str, str, str]] = {
     # A directory on both sides: AzCopy schedules a Folder transfer when the source folder is
     # newer, which re-applies its properties (none without --preserve-info: it changes nothing
     # at the destination). ShareFerry leaves an existing directory alone and does not count it.
+    ("LocalFile", "dir/"): (SKIP, COPY, "an existing directory is left alone"),
+}
+#: With --preserve-info (the share file's time is its SMB last-write time, L + 0.25 s here):
+DELIBERATE_SMB: dict[tuple[str, str], tuple[str, str, str]] = {
+    # The local mtime is a whole second (L), so ShareFerry compares to the second (see above):
+    # equal, where AzCopy finds the share file 0.25 s newer and downloads it.
+    ("FileLocal", cell_name("same second", "same size")): (SKIP, COPY, "compared to the second"),
+    ("FileLocal", "dir/inside_same_second.txt"): (SKIP, COPY, "compared to the second"),
+    # Equal times (to the second, or to the 100 ns), other sizes: copied (see above).
+    ("LocalFile", cell_name("same second", "other size")): (COPY, SKIP, "equal times, sizes differ"),
+    ("LocalFile", cell_name("same instant", "other size")): (COPY, SKIP, "equal times, sizes differ"),
+    ("FileLocal", cell_name("same instant", "other size")): (COPY, SKIP, "equal times, sizes differ"),
     ("LocalFile", "dir/"): (SKIP, COPY, "an existing directory is left alone"),
 }
 
@@ -199,12 +215,12 @@ def decisions(world: World, stdout: str) -> dict[str, str]:
     return table
 
 
-def run_both(world: World, direction: str) -> tuple[dict[str, str], dict[str, str]]:
+def run_both(world: World, direction: str, *, smb_times: bool) -> tuple[dict[str, str], dict[str, str]]:
     source, destination = (
         (str(world.local), world.url()) if direction == "LocalFile" else (world.url(), str(world.local))
     )
     args = ["sync", source, destination, "--from-to", direction, "--delete-destination=true"]
-    args += ["--dry-run", "--output-type", "json"]
+    args += ["--dry-run", "--output-type", "json", *(["--preserve-info=true"] if smb_times else [])]
     azcopy = subprocess.run(
         [str(ensure_azcopy()), *args, *AZCOPY_COMMON_FLAGS],
         env=azcopy_env(world.tmp),
@@ -226,14 +242,18 @@ def complete(table: dict[str, str]) -> dict[str, str]:
     return {name: table.get(name, SKIP) for name in names} | table
 
 
+@pytest.mark.parametrize("smb_times", [False, True], ids=["by Last-Modified", "--preserve-info"])
 @pytest.mark.parametrize("direction", ["LocalFile", "FileLocal"])
-def test_sync_decides_as_azcopy_1032_but_for_the_deliberate_cells(world: World, direction: str) -> None:
-    theirs, ours = run_both(world, direction)
-    expected_azcopy = decisions_of_azcopy(direction)
+def test_sync_decides_as_azcopy_1032_but_for_the_deliberate_cells(
+    world: World, direction: str, smb_times: bool
+) -> None:
+    theirs, ours = run_both(world, direction, smb_times=smb_times)
+    expected_azcopy = decisions_of_azcopy(direction, smb_times=smb_times)
     # AzCopy decides as its source says (this pins our reading of syncComparator.go).
     assert complete(theirs) == complete(expected_azcopy)
     expected_ours = dict(expected_azcopy)
-    for (where, name), (shareferry_does, azcopy_does, _why) in DELIBERATE.items():
+    deliberate = DELIBERATE_SMB if smb_times else DELIBERATE
+    for (where, name), (shareferry_does, azcopy_does, _why) in deliberate.items():
         if where == direction:
             assert expected_azcopy[name] == azcopy_does, name
             expected_ours[name] = shareferry_does
