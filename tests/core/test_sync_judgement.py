@@ -4,6 +4,7 @@ AzCopy's rule that a newer destination is never overwritten, with ``--mirror-mod
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -74,18 +75,54 @@ BY_TIME: dict[str, tuple[Side, Side, Verdict]] = {
 @pytest.mark.parametrize("case", list(BY_TIME))
 def test_by_time_a_newer_destination_is_never_overwritten(case: str) -> None:
     source, destination, expected = BY_TIME[case]
-    judgement = judge_files(obj(*source), obj(*destination), Compare.TIME)
+    judgement = judge_files(obj(*source), obj(*destination), Compare.TIME, smb_times=False)
     assert judgement.verdict is expected, judgement.reason
     if expected is Verdict.NEWER_AT_DESTINATION:
         assert judgement.reason == NEWER_AT_DESTINATION == "skipped: the destination is newer"
 
 
-def test_an_smb_last_write_time_decides_over_the_http_date() -> None:
-    # The listing's HTTP date says the destination is older; its SMB last-write time (what a
-    # copy with --preserve-smb-info carries) says it is newer.
-    newer = SmbInfo(last_write_time="2024-05-01T11:00:00.1234567Z")
-    destination = StoredObject("f.txt", is_dir=False, size=4, last_modified=T0 - timedelta(days=1), smb=newer)
-    assert judge_files(obj(5, T0), destination, Compare.TIME).verdict is Verdict.NEWER_AT_DESTINATION
+#: An Azure file whose SMB last-write time (set by its writer) is an hour older than when the
+#: service last wrote it (its Last-Modified), against a local file written in between.
+SMB_OLDER = SmbInfo(last_write_time="2024-05-01T09:20:30.2500000Z")
+SHARE_FILE = StoredObject("f.txt", is_dir=False, size=4, last_modified=SECOND, smb=SMB_OLDER)
+LOCAL_FILE = obj(5, T0 - timedelta(minutes=30))
+
+#: (source, destination, --preserve-smb-info, verdict): AzCopy 10.32.2 compares the SMB time
+#: only with --preserve-info (IsMoreRecentThan's preferSMBTime), else Last-Modified.
+SMB_OR_HTTP: dict[str, tuple[StoredObject, StoredObject, bool, Verdict]] = {
+    "upload: the share file was written later, kept": (
+        LOCAL_FILE,
+        SHARE_FILE,
+        False,
+        Verdict.NEWER_AT_DESTINATION,
+    ),
+    "download: the share file was written later, copied": (SHARE_FILE, LOCAL_FILE, False, Verdict.COPY),
+    "upload, --preserve-smb-info: its SMB time is older, copied": (
+        LOCAL_FILE,
+        SHARE_FILE,
+        True,
+        Verdict.COPY,
+    ),
+    "download, --preserve-smb-info: its SMB time is older, kept": (
+        SHARE_FILE,
+        LOCAL_FILE,
+        True,
+        Verdict.NEWER_AT_DESTINATION,
+    ),
+    "--preserve-smb-info between shares: same SMB time, unchanged": (
+        replace(SHARE_FILE, last_modified=SECOND - timedelta(days=1)),
+        SHARE_FILE,
+        True,
+        Verdict.UNCHANGED,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SMB_OR_HTTP))
+def test_the_smb_last_write_time_decides_only_with_preserve_smb_info(case: str) -> None:
+    source, destination, smb_times, expected = SMB_OR_HTTP[case]
+    judgement = judge_files(source, destination, Compare.TIME, smb_times=smb_times)
+    assert judgement.verdict is expected, judgement.reason
 
 
 #: (source, destination, verdict) with --mirror-mode: anything not known identical is copied.
@@ -102,7 +139,7 @@ MIRROR: dict[str, tuple[Side, Side, Verdict]] = {
 @pytest.mark.parametrize("case", list(MIRROR))
 def test_mirror_mode_overwrites_whatever_is_not_known_identical(case: str) -> None:
     source, destination, expected = MIRROR[case]
-    assert judge_files(obj(*source), obj(*destination), Compare.MIRROR).verdict is expected
+    assert judge_files(obj(*source), obj(*destination), Compare.MIRROR, smb_times=False).verdict is expected
 
 
 #: (source, destination, verdict) with --compare-hash MD5, both MD5s in the listings.
@@ -121,7 +158,7 @@ HASH_LISTED: dict[str, tuple[Side, Side, Verdict]] = {
 @pytest.mark.parametrize("case", list(HASH_LISTED))
 def test_compare_hash_copies_exactly_what_differs_whatever_the_times(case: str) -> None:
     source, destination, expected = HASH_LISTED[case]
-    assert judge_files(obj(*source), obj(*destination), Compare.HASH).verdict is expected
+    assert judge_files(obj(*source), obj(*destination), Compare.HASH, smb_times=False).verdict is expected
 
 
 #: (source, destination, source MD5, destination MD5, verdict) after the closer look.
@@ -164,6 +201,10 @@ HASH_LOOKED: dict[str, tuple[Side, Side, bytes | None, bytes | None, Verdict]] =
 def test_compare_hash_falls_back_to_the_newer_destination_rule_without_an_md5(case: str) -> None:
     source, destination, source_md5, destination_md5, expected = HASH_LOOKED[case]
     judgement = judge_hashes(
-        obj(*source), obj(*destination), source_md5=source_md5, destination_md5=destination_md5
+        obj(*source),
+        obj(*destination),
+        source_md5=source_md5,
+        destination_md5=destination_md5,
+        smb_times=False,
     )
     assert judgement.verdict is expected, judgement.reason

@@ -41,8 +41,8 @@ COMMAND = "sync"
 
 DESCRIPTION = """\
 Make DESTINATION match SOURCE, the way `azcopy sync` does: a file is copied when it is missing at
-the destination, when the source is newer (last modified time; SMB last-write time between shares
-with --preserve-smb-info), or when the times are equal and the sizes differ. A destination file
+the destination, when the source is newer (last modified time; an Azure file's SMB last-write
+time with --preserve-smb-info), or when the times are equal and the sizes differ. A destination file
 that is newer than the source is never overwritten (--mirror-mode does; --compare-hash MD5 copies
 exactly the files whose MD5s differ): when it differs from the source it is counted as skipped
 because the destination is newer, and listed in --report. With --delete-destination, files at the

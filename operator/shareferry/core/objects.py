@@ -123,10 +123,14 @@ def parse_smb_time(text: str) -> datetime | None:
     return moment.replace(microsecond=int(digits), tzinfo=UTC)
 
 
-def modified_time(obj: StoredObject) -> datetime | None:
-    """When the object's content last changed, as precisely as known: the SMB last-write time
-    (100 ns) when the object has one, else the last modified time (HTTP dates: whole seconds)."""
-    if obj.smb is not None and obj.smb.last_write_time:
+def modified_time(obj: StoredObject, *, smb_times: bool) -> datetime | None:
+    """When the object's content last changed, as a sync compares it (AzCopy 10.32.2's
+    ``StoredObject.IsMoreRecentThan``): the last modified time (an HTTP date, whole seconds, for
+    an Azure file or a blob; a local file's mtime), or with ``smb_times`` (``--preserve-smb-info``)
+    an Azure file's SMB last-write time (100 ns) when it has one. The SMB time is the client's
+    word (an SMB client or a copy may set it to any past time); the last modified time is when
+    the service last wrote the file."""
+    if smb_times and obj.smb is not None and obj.smb.last_write_time:
         precise = parse_smb_time(obj.smb.last_write_time)
         if precise is not None:
             return precise

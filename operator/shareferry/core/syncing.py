@@ -146,7 +146,9 @@ async def _items(
         target = SyncTarget(
             source_root="", destination_root=target_path.rpartition("/")[0], delete=False, compare=compare
         )
-        scope = SyncScope(object_filter=ObjectFilter(), recursive=False, folders=False)
+        scope = SyncScope(
+            object_filter=ObjectFilter(), recursive=False, folders=False, smb_times=options.preserve_smb_info
+        )
         judged = judge_pair(Pair(name, single, existing), scope, compare)
         return _one(judged), target
     scope = SyncScope(
@@ -156,6 +158,7 @@ async def _items(
         folders=source.capabilities.folders
         and destination.capabilities.folders
         and not setup.object_filter.file_only,
+        smb_times=options.preserve_smb_info,
     )
     items = plan_sync(
         source,

@@ -54,10 +54,14 @@ def write_props(
             permission=permission,
         )
     metadata = {**source.metadata, **options.metadata}
-    # A local destination takes the most precise modification time known, so a later sync
-    # finds the two sides equal rather than the source a fraction of a second newer.
+    # A local destination takes the time a later sync compares (the SMB last-write time only
+    # with --preserve-smb-info), so that sync finds the two sides equal, not the source newer.
     # Only a Blob source has a tier and only a Blob destination writes one: other pairs ignore it.
     tier = source.access_tier if options.s2s_preserve_access_tier else None
     return WriteProps(
-        content=content, metadata=metadata, smb=smb, last_modified=modified_time(source), access_tier=tier
+        content=content,
+        metadata=metadata,
+        smb=smb,
+        last_modified=modified_time(source, smb_times=options.preserve_smb_info),
+        access_tier=tier,
     )

@@ -191,7 +191,14 @@ async def _compare_hashes(ctx: EngineContext, source: StoredObject, destination:
     read = source.size == destination.size
     source_md5 = await _md5(ctx, ctx.source, source, read_local=read)
     destination_md5 = await _md5(ctx, ctx.destination, destination, read_local=read)
-    return judge_hashes(source, destination, source_md5=source_md5, destination_md5=destination_md5).verdict
+    judgement = judge_hashes(
+        source,
+        destination,
+        source_md5=source_md5,
+        destination_md5=destination_md5,
+        smb_times=ctx.options.preserve_smb_info,
+    )
+    return judgement.verdict
 
 
 async def _md5(ctx: EngineContext, backend: Backend, obj: StoredObject, *, read_local: bool) -> bytes | None:

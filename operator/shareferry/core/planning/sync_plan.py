@@ -13,11 +13,16 @@ is more recent". For a file present on both sides (:func:`judge_files`):
   times with different contents (sizes, or known MD5s) are copied: such a pair is not "more
   recent" on either side and cannot be identical (a downloaded file carries its source's time,
   so one that ever landed with another length is copied again).
-* "Newer" compares the most precise modification times known: an Azure file's SMB last-write
-  time (100 ns; ``--preserve-smb-info`` carries it over, and a download sets the local file's
-  time to it), a local file's mtime, a blob's last modified time. When one side only knows whole
-  seconds (HTTP dates) both are compared to the second, so a file uploaded in the second it was
-  written is not taken for newer than its copy: unchanged files are never copied again.
+* "Newer" compares the times AzCopy 10.32.2 compares (``StoredObject.IsMoreRecentThan`` with
+  ``preferSMBTime`` = ``--preserve-info``): a local file's mtime, a blob's or an Azure file's
+  last modified time (when the service last wrote it), and, only with ``--preserve-smb-info``
+  (:attr:`SyncScope.smb_times`), an Azure file's SMB last-write time (100 ns) instead. The SMB
+  time is whatever a client set (an SMB client keeping an older file's time, a copy that
+  preserved it): compared by default, a share file written after the local edit would be taken
+  for older and overwritten. A download sets the local file's time to the compared time. When
+  one side only knows whole seconds (HTTP dates) both are compared to the second, so a file
+  uploaded in the second it was written is not taken for newer than its copy: unchanged files
+  are never copied again (AzCopy compares the nanoseconds and copies it again).
 * ``--compare-hash MD5`` copies exactly the files whose MD5s differ, whatever the times (as
   AzCopy: "transfer only files which differ in their MD5 hash"). MD5s come from the listings
   (Blob carries them) or, for a local file or an Azure file, from a closer look
@@ -95,30 +100,44 @@ class Judgement:
     reason: str
 
 
-def write_time(obj: StoredObject) -> datetime | None:
-    """The time that says which side is newer: the most precise modification time known (the SMB
-    last-write time of an Azure file, which a copy with ``--preserve-smb-info`` carries over)."""
-    return modified_time(obj)
+def write_time(obj: StoredObject, *, smb_times: bool) -> datetime | None:
+    """The time that says which side is newer: the last modified time, or with ``smb_times`` an
+    Azure file's SMB last-write time (see the module docstring)."""
+    return modified_time(obj, smb_times=smb_times)
 
 
-def judge_files(source: StoredObject, destination: StoredObject, compare: Compare) -> Judgement:
+def judge_files(
+    source: StoredObject, destination: StoredObject, compare: Compare, *, smb_times: bool
+) -> Judgement:
     """The verdict on a file present on both sides (pure: what the listings say; see the module
-    docstring)."""
+    docstring). ``smb_times``: compare Azure files' SMB last-write times (``--preserve-smb-info``)."""
     both_md5 = source.md5 is not None and destination.md5 is not None
     if compare is Compare.MIRROR:  # newer destination or not
         if source.size != destination.size:
             return Judgement(Verdict.COPY, f"sizes differ ({source.size} vs {destination.size} bytes)")
         if both_md5:
-            return judge_hashes(source, destination, source_md5=source.md5, destination_md5=destination.md5)
-        source_time = write_time(source)
-        if source_time is not None and source_time == write_time(destination):
+            return judge_hashes(
+                source,
+                destination,
+                source_md5=source.md5,
+                destination_md5=destination.md5,
+                smb_times=smb_times,
+            )
+        source_time = write_time(source, smb_times=smb_times)
+        if source_time is not None and source_time == write_time(destination, smb_times=smb_times):
             return Judgement(Verdict.UNCHANGED, "same size and write time")
         return Judgement(Verdict.COPY, "not known to be identical (--mirror-mode)")
     if compare is Compare.HASH:
         if both_md5:
-            return judge_hashes(source, destination, source_md5=source.md5, destination_md5=destination.md5)
+            return judge_hashes(
+                source,
+                destination,
+                source_md5=source.md5,
+                destination_md5=destination.md5,
+                smb_times=smb_times,
+            )
         return Judgement(Verdict.CHECK, "MD5 not in the listing")
-    return judge_times(source, destination)
+    return judge_times(source, destination, smb_times=smb_times)
 
 
 def judge_hashes(
@@ -127,13 +146,14 @@ def judge_hashes(
     *,
     source_md5: bytes | None,
     destination_md5: bytes | None,
+    smb_times: bool,
 ) -> Judgement:
     """``--compare-hash`` (and ``--mirror-mode`` where both listings carry MD5s): copy when the
     contents differ, whatever the times; the times decide when either MD5 is unknown. Files of
     different sizes differ whatever their MD5s (a caller may pass any non-``None`` value for an
     MD5 it knows exists but did not compute)."""
     if source_md5 is None or destination_md5 is None:
-        return judge_times(source, destination)
+        return judge_times(source, destination, smb_times=smb_times)
     if source.size != destination.size:
         return Judgement(Verdict.COPY, f"MD5 differs (sizes {source.size} vs {destination.size} bytes)")
     if source_md5 == destination_md5:
@@ -141,11 +161,11 @@ def judge_hashes(
     return Judgement(Verdict.COPY, "MD5 differs")
 
 
-def judge_times(source: StoredObject, destination: StoredObject) -> Judgement:
+def judge_times(source: StoredObject, destination: StoredObject, *, smb_times: bool) -> Judgement:
     """AzCopy's rule: copy when the source is newer (or a time is unknown); a newer destination
     is never overwritten (see the module docstring)."""
-    source_time = write_time(source)
-    destination_time = write_time(destination)
+    source_time = write_time(source, smb_times=smb_times)
+    destination_time = write_time(destination, smb_times=smb_times)
     if source_time is None or destination_time is None:
         return Judgement(Verdict.COPY, "a modification time is unknown")
     if source_time.microsecond == 0 or destination_time.microsecond == 0:
@@ -198,6 +218,7 @@ class SyncScope:
     recursive: bool = True
     shard: Shard | None = None
     folders: bool = True  # both backends have real directories
+    smb_times: bool = False  # compare Azure files' SMB last-write times (--preserve-smb-info)
 
 
 async def _listing(
@@ -323,7 +344,7 @@ def judge_pair(pair: Pair, scope: SyncScope, compare: Compare) -> SyncItem | Non
         return SyncItem(pair.relative, source, None, Verdict.COPY, "not at the destination")
     if source.is_dir:
         return SyncItem(pair.relative, source, destination, Verdict.UNCHANGED, "directory exists")
-    judgement = judge_files(source, destination, compare)
+    judgement = judge_files(source, destination, compare, smb_times=scope.smb_times)
     return SyncItem(pair.relative, source, destination, judgement.verdict, judgement.reason)
 
 
