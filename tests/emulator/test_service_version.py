@@ -26,11 +26,12 @@ from tests.support.emulator_admin import service_client
 
 SHARE = "share1"
 
-#: What real clients send: the Python SDK's default, AzCopy 10.18.1, rclone 1.75.2, and the
+#: What real clients send: the Python SDK's default, AzCopy 10.32.2 and 10.18.1, rclone 1.75.2, and the
 #: emulator's own Copy File source reads; the core's lean request path sends the SDK's version.
 CLIENT_VERSIONS = {
     "python-sdk-default": _SUPPORTED_API_VERSIONS[-1],
     "python-sdk-oldest": _SUPPORTED_API_VERSIONS[0],
+    "azcopy-10.32.2": "2025-07-05",
     "azcopy-10.18.1": "2020-10-02",
     "rclone-1.75.2": "2026-06-06",
     "copy-source": "2021-08-06",
