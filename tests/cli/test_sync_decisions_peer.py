@@ -115,13 +115,10 @@ DELIBERATE: dict[tuple[str, str], tuple[str, str, str]] = {
     # the second it was uploaded. ShareFerry compares to the second when one side only knows
     # whole seconds, so an unchanged file is not copied again.
     ("LocalFile", cell_name("same instant", "same size")): (SKIP, COPY, "compared to the second"),
-    # Equal times, other sizes: AzCopy skips (the source is not "after" the destination).
-    # ShareFerry copies: such a pair cannot be identical, and neither side is newer, so the
-    # newer-destination rule does not protect it (a copy that carried its source's time and
-    # landed with another length is repaired).
-    ("LocalFile", cell_name("same second", "other size")): (COPY, SKIP, "equal times, sizes differ"),
-    ("FileLocal", cell_name("same second", "other size")): (COPY, SKIP, "equal times, sizes differ"),
-    ("FileLocal", cell_name("same instant", "other size")): (COPY, SKIP, "equal times, sizes differ"),
+    # The same comparison with other sizes: which side was written last in that second is unknown,
+    # so ShareFerry keeps the destination (and counts it as maybe newer) rather than risk an edit;
+    # AzCopy copies, the nanoseconds being "after" the whole second.
+    ("LocalFile", cell_name("same instant", "other size")): (SKIP, COPY, "same second: may be newer"),
     # A directory on both sides: AzCopy schedules a Folder transfer when the source folder is
     # newer, which re-applies its properties (none without --preserve-info: it changes nothing
     # at the destination). ShareFerry leaves an existing directory alone and does not count it.
@@ -133,8 +130,10 @@ DELIBERATE_SMB: dict[tuple[str, str], tuple[str, str, str]] = {
     # equal, where AzCopy finds the share file 0.25 s newer and downloads it.
     ("FileLocal", cell_name("same second", "same size")): (SKIP, COPY, "compared to the second"),
     ("FileLocal", "dir/inside_same_second.txt"): (SKIP, COPY, "compared to the second"),
-    # Equal times (to the second, or to the 100 ns), other sizes: copied (see above).
-    ("LocalFile", cell_name("same second", "other size")): (COPY, SKIP, "equal times, sizes differ"),
+    ("FileLocal", cell_name("same second", "other size")): (SKIP, COPY, "same second: may be newer"),
+    # Equal times to the 100 ns, other sizes: AzCopy skips (the source is not "after" the
+    # destination). ShareFerry copies: such a pair cannot be identical and neither side is newer
+    # (a copy that carried its source's time and landed with another length is repaired).
     ("LocalFile", cell_name("same instant", "other size")): (COPY, SKIP, "equal times, sizes differ"),
     ("FileLocal", cell_name("same instant", "other size")): (COPY, SKIP, "equal times, sizes differ"),
     ("LocalFile", "dir/"): (SKIP, COPY, "an existing directory is left alone"),

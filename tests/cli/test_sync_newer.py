@@ -303,6 +303,9 @@ def test_kill_9_mid_file_then_a_fresh_sync_lands_the_big_file_and_keeps_the_newe
         write_share(share, {"d1/f5.txt": EDITED})
         write_local(local, {BIG: big})
     else:
+        # The share's times have whole seconds: edit in a later one than the first sync's, so
+        # the edit is newer, not "maybe newer" (same second: see the judgement tests).
+        time.sleep(1.1)
         (local / "d1" / "f5.txt").write_bytes(EDITED)
         write_share(share, {BIG: big}, with_md5=False)
 

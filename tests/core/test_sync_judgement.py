@@ -12,6 +12,7 @@ import pytest
 from shareferry.core.objects import SmbInfo, StoredObject
 from shareferry.core.planning.sync_plan import (
     NEWER_AT_DESTINATION,
+    SAME_SECOND_AT_DESTINATION,
     Compare,
     Verdict,
     judge_files,
@@ -58,7 +59,8 @@ BY_TIME: dict[str, tuple[Side, Side, Verdict]] = {
     "destination time unknown": ((4, T0, None), (5, None, None), Verdict.COPY),
     # One side knows whole seconds only: both are compared to the second.
     "same second, same size": ((4, T0, None), (4, SECOND, None), Verdict.UNCHANGED),
-    "same second, other size": ((5, T0, None), (4, SECOND, None), Verdict.COPY),
+    # ... and when they agree only to the second, which was written last is unknown: kept.
+    "same second, other size": ((5, T0, None), (4, SECOND, None), Verdict.NEWER_AT_DESTINATION),
     "next second at the destination, other size": (
         (5, T0, None),
         (4, SECOND + timedelta(seconds=1), None),
@@ -77,7 +79,10 @@ def test_by_time_a_newer_destination_is_never_overwritten(case: str) -> None:
     source, destination, expected = BY_TIME[case]
     judgement = judge_files(obj(*source), obj(*destination), Compare.TIME, smb_times=False)
     assert judgement.verdict is expected, judgement.reason
-    if expected is Verdict.NEWER_AT_DESTINATION:
+    if expected is Verdict.NEWER_AT_DESTINATION and case.startswith("same second"):
+        assert judgement.reason == SAME_SECOND_AT_DESTINATION
+        assert judgement.reason.startswith("skipped: the destination may be newer")
+    elif expected is Verdict.NEWER_AT_DESTINATION:
         assert judgement.reason == NEWER_AT_DESTINATION == "skipped: the destination is newer"
 
 

@@ -36,8 +36,8 @@ from shareferry.core.jobplan import JobPlan
 from shareferry.core.objects import StoredObject
 from shareferry.core.planning.copy_plan import Transfer
 from shareferry.core.planning.sync_plan import (
-    NEWER_AT_DESTINATION,
     Compare,
+    Judgement,
     SyncItem,
     Verdict,
     judge_hashes,
@@ -86,7 +86,7 @@ async def run_sync_items(
                 continue
             if item.verdict is Verdict.NEWER_AT_DESTINATION:
                 assert item.source is not None
-                _leave_newer(ctx, item.source, _join(target.destination_root, item.relative))
+                _leave_newer(ctx, item.source, _join(target.destination_root, item.relative), item.reason)
                 continue
             if item.verdict is Verdict.UNCHANGED and (item.is_dir or not _needs_look(ctx, item, target)):
                 if not item.is_dir:
@@ -138,11 +138,13 @@ async def _act(ctx: EngineContext, item: SyncItem, target: SyncTarget) -> None:
         await transfer_and_count(ctx, transfer)
         return
     verdict: Verdict = item.verdict
+    reason = item.reason
     if verdict is Verdict.CHECK:
         assert item.destination is not None
-        verdict = await _compare_hashes(ctx, source, item.destination)
+        judgement = await _compare_hashes(ctx, source, item.destination)
+        verdict, reason = judgement.verdict, judgement.reason
     if verdict is Verdict.NEWER_AT_DESTINATION:
-        _leave_newer(ctx, source, destination)
+        _leave_newer(ctx, source, destination, reason)
         return
     if verdict is Verdict.UNCHANGED:
         earlier = finished_earlier(ctx, destination, source)
@@ -168,37 +170,36 @@ async def _act(ctx: EngineContext, item: SyncItem, target: SyncTarget) -> None:
     await transfer_and_count(ctx, transfer)
 
 
-def _leave_newer(ctx: EngineContext, source: StoredObject, destination: str) -> None:
-    """Keep a destination file that is newer than the source and differs from it: counted, and
-    a line for the report; nothing is read or written."""
+def _leave_newer(ctx: EngineContext, source: StoredObject, destination: str, reason: str) -> None:
+    """Keep a destination file that is (or may be) newer than the source and differs from it:
+    counted, and a line for the report saying why; nothing is read or written."""
     sync_counts(ctx).files_newer_at_destination += 1
     ctx.accounting.left_alone(
         FileResult(
             destination,
             source.size,
             Outcome.SKIPPED,
-            reason=NEWER_AT_DESTINATION,
+            reason=reason,
             source=ctx.source.describe(source.path),
             destination=ctx.destination.describe(destination),
         )
     )
 
 
-async def _compare_hashes(ctx: EngineContext, source: StoredObject, destination: StoredObject) -> Verdict:
+async def _compare_hashes(ctx: EngineContext, source: StoredObject, destination: StoredObject) -> Judgement:
     """``--compare-hash``: MD5 against MD5; the times decide when either is unknown (see
     :func:`~shareferry.core.planning.sync_plan.judge_hashes`). Files of different sizes differ:
     then only whether each side has an MD5 matters, and a local file is not read."""
     read = source.size == destination.size
     source_md5 = await _md5(ctx, ctx.source, source, read_local=read)
     destination_md5 = await _md5(ctx, ctx.destination, destination, read_local=read)
-    judgement = judge_hashes(
+    return judge_hashes(
         source,
         destination,
         source_md5=source_md5,
         destination_md5=destination_md5,
         smb_times=ctx.options.preserve_smb_info,
     )
-    return judgement.verdict
 
 
 async def _md5(ctx: EngineContext, backend: Backend, obj: StoredObject, *, read_local: bool) -> bytes | None:

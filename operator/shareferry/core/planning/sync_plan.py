@@ -10,9 +10,13 @@ is more recent". For a file present on both sides (:func:`judge_files`):
   carry one) it is :data:`Verdict.NEWER_AT_DESTINATION`, which the engine counts and reports
   (someone changed it there since the last sync); when it may be the source's own copy (same
   size: a blob's or an Azure file's time is the time it was written) it is unchanged. Equal
-  times with different contents (sizes, or known MD5s) are copied: such a pair is not "more
-  recent" on either side and cannot be identical (a downloaded file carries its source's time,
-  so one that ever landed with another length is copied again).
+  precise times with different contents (sizes, or known MD5s) are copied: such a pair is not
+  "more recent" on either side and cannot be identical (a downloaded file carries its source's
+  time, so one that ever landed with another length is copied again). Times equal only to the
+  second (one side knows whole seconds) with different contents are kept and counted like a
+  newer destination (:data:`SAME_SECOND_AT_DESTINATION`): the destination may have been edited
+  after the source within that second, and data safety comes before convergence (AzCopy keeps
+  every equal pair).
 * "Newer" compares the times AzCopy 10.32.2 compares (``StoredObject.IsMoreRecentThan`` with
   ``preferSMBTime`` = ``--preserve-info``): a local file's mtime, a blob's or an Azure file's
   last modified time (when the service last wrote it), and, only with ``--preserve-smb-info``
@@ -86,6 +90,12 @@ class Verdict(StrEnum):
 
 #: Why a file is left alone as :data:`Verdict.NEWER_AT_DESTINATION` (its ``--report`` reason).
 NEWER_AT_DESTINATION = "skipped: the destination is newer"
+#: The same, when the two times agree only to the second (one side knows whole seconds only) and
+#: the files differ: the destination may have been written after the source in that second, so
+#: it is kept (as AzCopy keeps it) rather than risk replacing an edit with an older version.
+SAME_SECOND_AT_DESTINATION = (
+    "skipped: the destination may be newer (written in the same second as the source)"
+)
 
 
 class Compare(StrEnum):
@@ -168,7 +178,8 @@ def judge_times(source: StoredObject, destination: StoredObject, *, smb_times: b
     destination_time = write_time(destination, smb_times=smb_times)
     if source_time is None or destination_time is None:
         return Judgement(Verdict.COPY, "a modification time is unknown")
-    if source_time.microsecond == 0 or destination_time.microsecond == 0:
+    coarse = source_time.microsecond == 0 or destination_time.microsecond == 0
+    if coarse:
         # One side only knows whole seconds (an HTTP date): compare at that precision, so a
         # file uploaded in the second it was written is not found newer than its copy.
         source_time = source_time.replace(microsecond=0)
@@ -177,9 +188,11 @@ def judge_times(source: StoredObject, destination: StoredObject, *, smb_times: b
         return Judgement(Verdict.COPY, "source is newer")
     difference = _known_difference(source, destination)
     if source_time == destination_time:
-        if difference is not None:
-            return Judgement(Verdict.COPY, f"same write time, but {difference}")
-        return Judgement(Verdict.UNCHANGED, "same write time")
+        if difference is None:
+            return Judgement(Verdict.UNCHANGED, "same write time")
+        if coarse:  # which was written last in that second is unknown: never risk an edit
+            return Judgement(Verdict.NEWER_AT_DESTINATION, SAME_SECOND_AT_DESTINATION)
+        return Judgement(Verdict.COPY, f"same write time, but {difference}")
     if difference is not None:
         return Judgement(Verdict.NEWER_AT_DESTINATION, NEWER_AT_DESTINATION)
     return Judgement(Verdict.UNCHANGED, "destination is newer (same size)")
