@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -174,8 +175,10 @@ def test_a_sync_between_two_accounts_uses_each_sides_own_secret(
     source = service(accounts, SOURCE).create_share("reports")
     destination = service(accounts, DESTINATION).create_share("reports-dr")
     # The destination's files were written before the source's: an older big.bin is replaced (a
-    # newer one would be kept, AzCopy's rule).
+    # newer one would be kept, AzCopy's rule). Share times have whole seconds, and a differing
+    # pair written in the same second is kept (either may be the newer), so wait for the next.
     write_share(destination, {"old.txt": b"gone from the source", "big.bin": b"an old version"})
+    time.sleep(1.1)
     write_share(source, TREE)
     job = copyjob(
         "reports-to-dr",
