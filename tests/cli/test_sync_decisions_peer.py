@@ -28,9 +28,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -39,6 +37,7 @@ from azure.storage.fileshare import ContentSettings, ShareClient
 
 from shareferry.emulator import EmulatorConfig, RunningEmulator
 from tests.cli.test_copy_cli import account_sas, clean_environment, shareferry_all
+from tests.cli.test_dry_run_json_peer import World
 from tests.support.azcopy import AZCOPY_COMMON_FLAGS, azcopy_env, ensure_azcopy
 from tests.support.emulator_admin import service_client
 from tests.support.trees import write_local, write_share
@@ -138,18 +137,6 @@ DELIBERATE_SMB: dict[tuple[str, str], tuple[str, str, str]] = {
     ("FileLocal", cell_name("same instant", "other size")): (COPY, SKIP, "equal times, sizes differ"),
     ("LocalFile", "dir/"): (SKIP, COPY, "an existing directory is left alone"),
 }
-
-
-@dataclass
-class World:
-    emulator: RunningEmulator
-    share: ShareClient
-    sas: str
-    local: Path
-    tmp: Path
-
-    def url(self) -> str:
-        return f"{self.emulator.account_url()}/{self.share.share_name}?{self.sas}"
 
 
 def set_share_time(share: ShareClient, path: str, smb_offset: float) -> datetime:

@@ -121,33 +121,20 @@ def judge_files(
 ) -> Judgement:
     """The verdict on a file present on both sides (pure: what the listings say; see the module
     docstring). ``smb_times``: compare Azure files' SMB last-write times (``--preserve-smb-info``)."""
-    both_md5 = source.md5 is not None and destination.md5 is not None
-    if compare is Compare.MIRROR:  # newer destination or not
-        if source.size != destination.size:
-            return Judgement(Verdict.COPY, f"sizes differ ({source.size} vs {destination.size} bytes)")
-        if both_md5:
-            return judge_hashes(
-                source,
-                destination,
-                source_md5=source.md5,
-                destination_md5=destination.md5,
-                smb_times=smb_times,
-            )
-        source_time = write_time(source, smb_times=smb_times)
-        if source_time is not None and source_time == write_time(destination, smb_times=smb_times):
-            return Judgement(Verdict.UNCHANGED, "same size and write time")
-        return Judgement(Verdict.COPY, "not known to be identical (--mirror-mode)")
+    if compare is Compare.TIME:
+        return judge_times(source, destination, smb_times=smb_times)
+    if compare is Compare.MIRROR and source.size != destination.size:  # newer destination or not
+        return Judgement(Verdict.COPY, f"sizes differ ({source.size} vs {destination.size} bytes)")
+    if source.md5 is not None and destination.md5 is not None:
+        return judge_hashes(
+            source, destination, source_md5=source.md5, destination_md5=destination.md5, smb_times=smb_times
+        )
     if compare is Compare.HASH:
-        if both_md5:
-            return judge_hashes(
-                source,
-                destination,
-                source_md5=source.md5,
-                destination_md5=destination.md5,
-                smb_times=smb_times,
-            )
         return Judgement(Verdict.CHECK, "MD5 not in the listing")
-    return judge_times(source, destination, smb_times=smb_times)
+    source_time = write_time(source, smb_times=smb_times)
+    if source_time is not None and source_time == write_time(destination, smb_times=smb_times):
+        return Judgement(Verdict.UNCHANGED, "same size and write time")
+    return Judgement(Verdict.COPY, "not known to be identical (--mirror-mode)")
 
 
 def judge_hashes(
